@@ -1,0 +1,424 @@
+//! The command line: the same binary as the GUI (DESIGN.md "CLI contract").
+//! No arguments start the GUI; a lone `dev.keyport:` URL is a deep link
+//! (forwarded to a running instance by the shell, handled by a new one
+//! otherwise); anything else is a command.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::callback;
+use crate::catalog::RedirectMode;
+use crate::connections::{ConnectOptions, Keyport};
+use crate::error::{Error, Result};
+use crate::paths::Paths;
+use crate::secrets::Secret;
+use crate::store::Connection;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keyport",
+    version,
+    about = "Connect your own accounts through OAuth and keep the connections healthy, locally.",
+    after_help = "Run without a command to open the Keyport window."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the integrations Keyport can connect.
+    Integrations {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect an account: opens the browser and waits for the sign-in.
+    Connect {
+        /// Integration id (see `keyport integrations`).
+        integration: String,
+        /// Explicit scopes, comma separated (instead of a preset).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        /// An access preset of the integration (e.g. read, send, full).
+        #[arg(long)]
+        preset: Option<String>,
+        /// deep-link, loopback or relay (default: the integration's).
+        #[arg(long)]
+        redirect: Option<String>,
+        /// Print the URL instead of opening the browser.
+        #[arg(long)]
+        no_browser: bool,
+        /// Suggest which account to sign in with.
+        #[arg(long)]
+        login_hint: Option<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Complete a sign-in from a `dev.keyport:` callback URL.
+    OpenUrl { url: String },
+    /// List connections.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the OAuth clients Keyport uses per provider.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Set the client id (and secret, read from standard input) of a provider.
+    Set {
+        provider: String,
+        #[arg(long)]
+        client_id: String,
+        /// Read the client secret from standard input (never from arguments).
+        #[arg(long)]
+        client_secret_stdin: bool,
+    },
+    /// List configured clients (secrets are shown only as "set").
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a provider's client and its secret.
+    Remove { provider: String },
+}
+
+/// What a process was started to do.
+pub enum Invocation {
+    Gui { deep_link: Option<String> },
+    Command(Cli),
+}
+
+pub fn parse(args: Vec<OsString>) -> std::result::Result<Invocation, clap::Error> {
+    match args.len() {
+        0 | 1 => return Ok(Invocation::Gui { deep_link: None }),
+        2 => {
+            if let Some(a) = args[1].to_str().filter(|a| callback::is_deep_link(a)) {
+                return Ok(Invocation::Gui {
+                    deep_link: Some(a.to_string()),
+                });
+            }
+        }
+        _ => {}
+    }
+    Cli::try_parse_from(args).map(Invocation::Command)
+}
+
+/// The binary's entry point; returns the exit code.
+pub fn main() -> i32 {
+    match parse(std::env::args_os().collect()) {
+        Ok(Invocation::Gui { deep_link }) => crate::shell::run(deep_link),
+        Ok(Invocation::Command(cli)) => run(cli),
+        Err(e) => {
+            let _ = e.print();
+            if e.use_stderr() {
+                2
+            } else {
+                0
+            }
+        }
+    }
+}
+
+fn wants_json(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Integrations { json: true }
+            | Command::Connect { json: true, .. }
+            | Command::List { json: true }
+            | Command::Client {
+                command: ClientCommand::List { json: true }
+            }
+    )
+}
+
+/// Runs one command; errors go to stderr (as JSON with `--json`).
+pub fn run(cli: Cli) -> i32 {
+    let json = wants_json(&cli.command);
+    let outcome = Paths::from_env().and_then(|paths| {
+        crate::logging::init(&paths, false);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(execute(paths, cli.command))
+    });
+    match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::warn!(code = e.code(), "command failed: {e}");
+            if json {
+                eprintln!("{}", e.to_json());
+            } else {
+                eprintln!("error: {e} [{}]", e.code());
+            }
+            1
+        }
+    }
+}
+
+async fn execute(paths: Paths, command: Command) -> Result<()> {
+    let kp = Keyport::open(paths)?;
+    if !matches!(command, Command::Integrations { .. }) {
+        kp.recover().await?;
+    }
+    match command {
+        Command::Integrations { json } => integrations(&kp, json),
+        Command::Connect {
+            integration,
+            scopes,
+            preset,
+            redirect,
+            no_browser,
+            login_hint,
+            timeout,
+            json,
+        } => {
+            let opts = ConnectOptions {
+                preset,
+                scopes,
+                redirect: redirect.as_deref().map(RedirectMode::parse).transpose()?,
+                login_hint,
+                loopback_port: 0,
+            };
+            connect(
+                &kp,
+                &integration,
+                opts,
+                no_browser,
+                Duration::from_secs(timeout),
+                json,
+            )
+            .await
+        }
+        Command::OpenUrl { url } => {
+            let c = kp.handle_deep_link(&url).await?;
+            println!("{}", describe(&c));
+            Ok(())
+        }
+        Command::List { json } => list(&kp, json),
+        Command::Client { command } => client(&kp, command).await,
+    }
+}
+
+fn integrations(kp: &Keyport, json: bool) -> Result<()> {
+    let all = kp.integrations()?;
+    if json {
+        return print_json(&all);
+    }
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<18} {:<26} {:<10} {:<10} {}\n",
+        "ID", "NAME", "PROVIDER", "REDIRECT", "CLIENT"
+    ));
+    for i in &all {
+        out.push_str(&format!(
+            "{:<18} {:<26} {:<10} {:<10} {}\n",
+            i.id,
+            i.name,
+            i.provider,
+            i.redirect.as_str(),
+            if i.configured { "set" } else { "needed" }
+        ));
+    }
+    print!("{out}");
+    Ok(())
+}
+
+async fn connect(
+    kp: &Keyport,
+    integration: &str,
+    opts: ConnectOptions,
+    no_browser: bool,
+    timeout: Duration,
+    json: bool,
+) -> Result<()> {
+    let mut started = kp.initiate(integration, opts).await?;
+    let name = kp.integration(integration)?.name.clone();
+    if no_browser {
+        eprintln!("Open this link in your browser to connect {name}:");
+        println!("{}", started.auth_url);
+        let _ = std::io::stdout().flush();
+    } else {
+        eprintln!(
+            "Opening your browser to connect {name}… If it does not open, visit:\n{}",
+            started.auth_url
+        );
+        if let Err(e) = crate::browser::open(&started.auth_url) {
+            eprintln!("{e}");
+        }
+    }
+    let connection = match started.loopback.take() {
+        Some(listener) => {
+            listener
+                .serve(
+                    kp,
+                    &started.flow_id,
+                    &started.state,
+                    timeout,
+                    Arc::new(tokio::sync::Notify::new()),
+                )
+                .await?
+        }
+        None => kp.wait_for_flow(&started.flow_id, timeout).await?,
+    };
+    if json {
+        print_json(&connection)?;
+    } else {
+        println!("{}", describe(&connection));
+    }
+    Ok(())
+}
+
+fn describe(c: &Connection) -> String {
+    let who = c.email.as_deref().or(c.subject.as_deref()).unwrap_or("?");
+    let mut s = format!("Connected {} as {who} (connection {})", c.integration, c.id);
+    if !c.missing_scopes.is_empty() {
+        s.push_str(&format!(
+            "\nAccess was granted without: {}. Run `keyport connect {}` again and allow it.",
+            c.missing_scopes.join(", "),
+            c.integration
+        ));
+    }
+    s
+}
+
+fn list(kp: &Keyport, json: bool) -> Result<()> {
+    let all = kp.list()?;
+    if json {
+        return print_json(&all);
+    }
+    if all.is_empty() {
+        println!("No connections yet. Run `keyport connect gmail` to add one.");
+        return Ok(());
+    }
+    let mut out = format!(
+        "{:<36}  {:<16} {:<30} {:<12} {}\n",
+        "ID", "INTEGRATION", "ACCOUNT", "STATUS", "LAST ERROR"
+    );
+    for c in &all {
+        out.push_str(&format!(
+            "{:<36}  {:<16} {:<30} {:<12} {}\n",
+            c.id,
+            c.integration,
+            c.email.as_deref().unwrap_or("-"),
+            c.status.as_str(),
+            c.last_error_code.as_deref().unwrap_or("")
+        ));
+    }
+    print!("{out}");
+    Ok(())
+}
+
+async fn client(kp: &Keyport, command: ClientCommand) -> Result<()> {
+    match command {
+        ClientCommand::Set {
+            provider,
+            client_id,
+            client_secret_stdin,
+        } => {
+            let secret = if client_secret_stdin {
+                if std::io::stdin().is_terminal() {
+                    eprintln!("Paste the client secret, then press Enter and Ctrl-D:");
+                }
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                let s = s.trim().to_string();
+                if s.is_empty() {
+                    return Err(Error::InvalidInput(
+                        "no client secret on standard input".into(),
+                    ));
+                }
+                Some(Secret::new(s))
+            } else {
+                None
+            };
+            kp.set_client(&provider, &client_id, secret).await?;
+            println!("Client for {provider} saved.");
+            Ok(())
+        }
+        ClientCommand::List { json } => {
+            let clients = kp.store.clients()?;
+            if json {
+                return print_json(&clients);
+            }
+            for c in clients {
+                println!(
+                    "{:<12} {:<50} secret {}",
+                    c.provider,
+                    c.client_id,
+                    if c.has_secret { "set" } else { "not set" }
+                );
+            }
+            Ok(())
+        }
+        ClientCommand::Remove { provider } => {
+            if kp.remove_client(&provider).await? {
+                println!("Client for {provider} removed.");
+                Ok(())
+            } else {
+                Err(Error::InvalidInput(format!(
+                    "no client is set for {provider}"
+                )))
+            }
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Io(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn no_arguments_is_the_gui() {
+        assert!(matches!(
+            parse(args(&["keyport"])),
+            Ok(Invocation::Gui { deep_link: None })
+        ));
+    }
+
+    #[test]
+    fn a_lone_deep_link_is_the_gui_with_a_url() {
+        match parse(args(&[
+            "keyport",
+            "dev.keyport:/oauth/callback?state=x&code=y",
+        ])) {
+            Ok(Invocation::Gui { deep_link: Some(u) }) => assert!(u.starts_with("dev.keyport:")),
+            _ => panic!("expected a deep link"),
+        }
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert!(matches!(
+            parse(args(&["keyport", "integrations", "--json"])),
+            Ok(Invocation::Command(Cli {
+                command: Command::Integrations { json: true }
+            }))
+        ));
+        assert!(parse(args(&["keyport", "frobnicate"])).is_err());
+    }
+}

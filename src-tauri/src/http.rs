@@ -1,0 +1,143 @@
+//! The one HTTP client Keyport uses to talk to providers: no redirects
+//! followed (a token endpoint that redirects is refused, not obeyed), bounded
+//! time and bounded reply size, and 5xx / 429 surfaced with their status so
+//! callers can tell transient failures from answers.
+
+use std::time::Duration;
+
+use oauth2::http::{self, HeaderValue};
+use oauth2::{HttpRequest, HttpResponse};
+
+use crate::error::Error;
+
+/// Replies larger than this are refused (a token reply is a few KB).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("HTTP {status}")]
+    Status {
+        status: u16,
+        retry_after_secs: Option<u64>,
+    },
+    #[error("the reply is larger than {MAX_BODY} bytes")]
+    TooLarge,
+}
+
+impl From<HttpError> for Error {
+    fn from(e: HttpError) -> Error {
+        match e {
+            HttpError::Unreachable(why) => Error::ProviderUnreachable(why),
+            HttpError::Status {
+                status: 429,
+                retry_after_secs,
+            } => Error::RateLimited { retry_after_secs },
+            HttpError::Status { status, .. } => Error::ProviderError(status),
+            HttpError::TooLarge => Error::ProviderMalformed("the reply is too large".into()),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    pub fn new(timeout: Duration) -> Http {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .user_agent(concat!("Keyport/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with static settings");
+        Http { client }
+    }
+
+    /// Sends one request; 5xx and 429 come back as [`HttpError::Status`].
+    pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let (parts, body) = request.into_parts();
+        let mut req = self
+            .client
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers);
+        if !body.is_empty() {
+            req = req.body(body);
+        }
+        let mut resp = req.send().await.map_err(describe)?;
+        let status = resp.status();
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(HttpError::Status {
+                status: status.as_u16(),
+                retry_after_secs: resp
+                    .headers()
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok()),
+            });
+        }
+        if resp.content_length().unwrap_or(0) > MAX_BODY as u64 {
+            return Err(HttpError::TooLarge);
+        }
+        let mut out = http::Response::builder().status(status);
+        for (k, v) in resp.headers() {
+            out = out.header(k, v);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(describe)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(HttpError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        out.body(body)
+            .map_err(|e| HttpError::Unreachable(e.to_string()))
+    }
+
+    /// GET `url` with a bearer token; returns status and body.
+    pub async fn get_bearer(
+        &self,
+        url: &url::Url,
+        token: &str,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        let auth = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| HttpError::Unreachable("the access token is not a valid header".into()))?;
+        let req = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(url.as_str())
+            .header(http::header::AUTHORIZATION, auth)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Vec::new())
+            .map_err(|e| HttpError::Unreachable(e.to_string()))?;
+        let resp = self.send(req).await?;
+        Ok((resp.status().as_u16(), resp.into_body()))
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for Http {
+    type Error = HttpError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, HttpError>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.send(request))
+    }
+}
+
+/// A reqwest error as a sentence without its URL (URLs can carry tokens).
+fn describe(e: reqwest::Error) -> HttpError {
+    let kind = if e.is_timeout() {
+        "the request timed out"
+    } else if e.is_connect() {
+        "the connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "the reply was cut off"
+    } else {
+        "the request failed"
+    };
+    HttpError::Unreachable(kind.to_string())
+}

@@ -1,0 +1,23 @@
+//! Keyport: connect your own accounts through OAuth and keep the connections
+//! healthy, locally. See ARCHITECTURE.md for the map.
+//!
+//! Everything but [`shell`] is the core: it never imports Tauri, and the GUI,
+//! the CLI and the tests all call it.
+
+pub mod browser;
+pub mod callback;
+pub mod catalog;
+pub mod connections;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod loopback;
+pub mod oauth;
+pub mod paths;
+pub mod secrets;
+pub mod store;
+
+pub mod cli;
+pub mod shell;
+
+pub use error::{Error, Result};

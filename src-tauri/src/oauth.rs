@@ -1,0 +1,448 @@
+//! The OAuth 2.0 authorization-code flow with PKCE S256 (RFC 6749, 7636,
+//! 8252), built on the `oauth2` crate: the authorization URL, the code
+//! exchange, refresh, and reading who signed in.
+
+use std::time::Duration;
+
+use base64::Engine;
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse as _,
+    TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::catalog::{Integration, OfflineStyle};
+use crate::error::{Error, Result};
+use crate::http::{Http, HttpError};
+use crate::secrets::Secret;
+
+/// The OpenID Connect `id_token` Google and Microsoft add to token replies.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct IdTokenFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+}
+impl ExtraTokenFields for IdTokenFields {}
+
+type TokenReply = StandardTokenResponse<IdTokenFields, BasicTokenType>;
+type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenReply,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// The OAuth client Keyport acts as for one provider.
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    /// Google desktop clients have one (not confidential, RFC 8252 §8.5).
+    pub client_secret: Option<Secret>,
+}
+
+/// A freshly built authorization request.
+pub struct AuthorizationRequest {
+    pub url: Url,
+    pub state: Secret,
+    pub verifier: Secret,
+}
+
+/// What the token endpoint returned, secrets wrapped.
+#[derive(Debug)]
+pub struct Tokens {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub expires_in: Option<Duration>,
+    /// `None` when the reply had no `scope` (then it equals the request).
+    pub scopes: Option<Vec<String>>,
+    pub id_token: Option<Secret>,
+}
+
+/// Who signed in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+fn client(
+    integration: &Integration,
+    creds: &ClientCredentials,
+    redirect_uri: &str,
+) -> Result<OAuthClient> {
+    let redirect = RedirectUrl::new(redirect_uri.to_string())
+        .map_err(|e| Error::InvalidInput(format!("bad redirect URI: {e}")))?;
+    let mut c = oauth2::Client::new(ClientId::new(creds.client_id.clone()))
+        .set_auth_uri(AuthUrl::from_url(integration.authorize_url.clone()))
+        .set_token_uri(TokenUrl::from_url(integration.token_url.clone()))
+        .set_redirect_uri(redirect)
+        // Google and Microsoft document credentials in the form body.
+        .set_auth_type(AuthType::RequestBody);
+    if let Some(secret) = &creds.client_secret {
+        c = c.set_client_secret(ClientSecret::new(secret.expose().to_string()));
+    }
+    Ok(c)
+}
+
+/// The scopes to ask for: `scopes` plus what identity and offline access need.
+pub fn request_scopes(integration: &Integration, scopes: &[String]) -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    let extra = integration.identity_scopes.iter();
+    let offline = (integration.offline_access && integration.offline_style == OfflineStyle::Scope)
+        .then(|| "offline_access".to_string());
+    for s in scopes.iter().chain(extra).chain(offline.iter()) {
+        if !s.is_empty() && !all.contains(s) {
+            all.push(s.clone());
+        }
+    }
+    all
+}
+
+/// Builds the authorization URL with a fresh state (≥128 bits) and PKCE S256.
+pub fn authorization_request(
+    integration: &Integration,
+    creds: &ClientCredentials,
+    redirect_uri: &str,
+    scopes: &[String],
+    login_hint: Option<&str>,
+) -> Result<AuthorizationRequest> {
+    let c = client(integration, creds, redirect_uri)?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut req = c.authorize_url(CsrfToken::new_random);
+    let sep = integration.scope_separator.as_str();
+    if sep == " " {
+        req = req.add_scopes(scopes.iter().cloned().map(Scope::new));
+    } else if !scopes.is_empty() {
+        req = req.add_scope(Scope::new(scopes.join(sep)));
+    }
+    if integration.pkce {
+        req = req.set_pkce_challenge(challenge);
+    }
+    if integration.offline_access && integration.offline_style == OfflineStyle::AccessType {
+        req = req.add_extra_param("access_type", "offline");
+    }
+    if let Some(prompt) = &integration.prompt {
+        req = req.add_extra_param("prompt", prompt.clone());
+    }
+    for (k, v) in &integration.additional_params {
+        req = req.add_extra_param(k.clone(), v.clone());
+    }
+    if let Some(hint) = login_hint {
+        req = req.add_extra_param("login_hint", hint.to_string());
+    }
+    let (url, state) = req.url();
+    Ok(AuthorizationRequest {
+        url,
+        state: Secret::new(state.secret().clone()),
+        verifier: Secret::new(verifier.secret().clone()),
+    })
+}
+
+/// Redeems an authorization code.
+pub async fn exchange_code(
+    http: &Http,
+    integration: &Integration,
+    creds: &ClientCredentials,
+    redirect_uri: &str,
+    code: &Secret,
+    verifier: Option<&Secret>,
+) -> Result<Tokens> {
+    let c = client(integration, creds, redirect_uri)?;
+    let mut req = c.exchange_code(AuthorizationCode::new(code.expose().to_string()));
+    if let Some(v) = verifier {
+        req = req.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_string()));
+    }
+    let reply = req.request_async(http).await.map_err(token_error)?;
+    Ok(tokens(reply))
+}
+
+/// Uses a refresh token.
+pub async fn refresh(
+    http: &Http,
+    integration: &Integration,
+    creds: &ClientCredentials,
+    refresh_token: &Secret,
+) -> Result<Tokens> {
+    let c = client(integration, creds, crate::callback::DEEP_LINK_REDIRECT)?;
+    let token = RefreshToken::new(refresh_token.expose().to_string());
+    let reply = c
+        .exchange_refresh_token(&token)
+        .request_async(http)
+        .await
+        .map_err(token_error)?;
+    Ok(tokens(reply))
+}
+
+fn tokens(reply: TokenReply) -> Tokens {
+    Tokens {
+        access_token: Secret::new(reply.access_token().secret().clone()),
+        refresh_token: reply
+            .refresh_token()
+            .map(|r| Secret::new(r.secret().clone())),
+        expires_in: reply.expires_in(),
+        scopes: reply.scopes().map(|s| {
+            s.iter()
+                .flat_map(|s| s.split([' ', ',']))
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        }),
+        id_token: reply.extra_fields().id_token.clone().map(Secret::new),
+    }
+}
+
+/// Maps a token endpoint failure to a typed error without echoing the reply.
+fn token_error(e: RequestTokenError<HttpError, BasicErrorResponse>) -> Error {
+    match e {
+        RequestTokenError::ServerResponse(r) => {
+            let desc = r
+                .error_description()
+                .map(|d| {
+                    format!(
+                        ": {}",
+                        d.chars()
+                            .filter(|c| !c.is_control())
+                            .take(200)
+                            .collect::<String>()
+                    )
+                })
+                .unwrap_or_default();
+            match r.error() {
+                BasicErrorResponseType::InvalidGrant => Error::InvalidGrant(desc),
+                BasicErrorResponseType::InvalidClient
+                | BasicErrorResponseType::UnauthorizedClient => Error::InvalidClient(desc),
+                other => {
+                    Error::TokenExchange(format!("the provider answered {}{desc}", other.as_ref()))
+                }
+            }
+        }
+        RequestTokenError::Request(http) => http.into(),
+        RequestTokenError::Parse(_, _) => {
+            Error::ProviderMalformed("the token reply is not valid OAuth JSON".into())
+        }
+        RequestTokenError::Other(why) => Error::TokenExchange(why),
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    email: Option<String>,
+    preferred_username: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+}
+
+impl Claims {
+    fn identity(self, what: &str) -> Result<Identity> {
+        let subject = self
+            .sub
+            .filter(|s| !s.is_empty() && s.len() <= 255)
+            .ok_or_else(|| Error::Identity(format!("the {what} has no `sub`")))?;
+        let email = self
+            .email
+            .or(self.preferred_username.filter(|u| u.contains('@')))
+            .filter(|e| e.len() <= 320);
+        Ok(Identity {
+            subject,
+            email,
+            name: self.name.map(|n| n.chars().take(200).collect()),
+        })
+    }
+}
+
+/// The claims of an id_token received directly from the token endpoint over
+/// TLS (OIDC Core §3.1.3.7 allows skipping the signature check then); the
+/// audience must be our client.
+pub fn id_token_identity(id_token: &Secret, client_id: &str) -> Result<Identity> {
+    let payload = id_token
+        .expose()
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| Error::Identity("the id_token is not a JWT".into()))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| Error::Identity("the id_token is not valid base64url".into()))?;
+    let claims: Claims = serde_json::from_slice(&bytes)
+        .map_err(|_| Error::Identity("the id_token claims are not JSON".into()))?;
+    let aud_ok = match &claims.aud {
+        Some(serde_json::Value::String(a)) => a == client_id,
+        Some(serde_json::Value::Array(a)) => a.iter().any(|v| v == client_id),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(Error::Identity(
+            "the id_token was issued to another client".into(),
+        ));
+    }
+    claims.identity("id_token")
+}
+
+/// Who signed in: the userinfo endpoint when the integration has one, else
+/// the id_token.
+pub async fn identity(
+    http: &Http,
+    integration: &Integration,
+    creds: &ClientCredentials,
+    tokens: &Tokens,
+) -> Result<Identity> {
+    if let Some(url) = &integration.userinfo_url {
+        let (status, body) = http
+            .get_bearer(url, tokens.access_token.expose())
+            .await
+            .map_err(Error::from)?;
+        if status != 200 {
+            return Err(Error::Identity(format!(
+                "the userinfo endpoint answered HTTP {status}"
+            )));
+        }
+        let claims: Claims = serde_json::from_slice(&body)
+            .map_err(|_| Error::Identity("the userinfo reply is not JSON".into()))?;
+        return claims.identity("userinfo reply");
+    }
+    match &tokens.id_token {
+        Some(id) => id_token_identity(id, &creds.client_id),
+        None => Err(Error::Identity(
+            "the provider sent no id_token and the integration has no userinfo_url".into(),
+        )),
+    }
+}
+
+/// The integration's check call (Gmail: `users/me/profile`): `Ok(Some(json))`
+/// on 200, `Ok(None)` without a check URL.
+pub async fn check_call(
+    http: &Http,
+    integration: &Integration,
+    access_token: &Secret,
+) -> Result<Option<serde_json::Value>> {
+    let Some(url) = &integration.check_url else {
+        return Ok(None);
+    };
+    let (status, body) = http
+        .get_bearer(url, access_token.expose())
+        .await
+        .map_err(Error::from)?;
+    match status {
+        200 => serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|_| Error::ProviderMalformed("the check reply is not JSON".into())),
+        401 => Err(Error::InvalidGrant(": the access token was refused".into())),
+        403 => Err(Error::ScopesMissing(vec![])),
+        other => Err(Error::ProviderError(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn creds() -> ClientCredentials {
+        ClientCredentials {
+            client_id: "cid".into(),
+            client_secret: Some(Secret::new("csecret")),
+        }
+    }
+
+    #[test]
+    fn gmail_authorization_url_has_pkce_state_and_google_params() {
+        let cat = Catalog::builtin();
+        let gmail = cat.get("gmail").unwrap();
+        let scopes = request_scopes(gmail, &gmail.default_scopes());
+        assert_eq!(
+            scopes,
+            [
+                "https://www.googleapis.com/auth/gmail.readonly",
+                "openid",
+                "email"
+            ]
+        );
+        let req = authorization_request(
+            gmail,
+            &creds(),
+            "http://127.0.0.1:5555/callback",
+            &scopes,
+            None,
+        )
+        .unwrap();
+        let q: std::collections::HashMap<String, String> =
+            req.url.query_pairs().into_owned().collect();
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["access_type"], "offline");
+        assert_eq!(q["prompt"], "consent");
+        assert_eq!(q["include_granted_scopes"], "true");
+        assert_eq!(q["redirect_uri"], "http://127.0.0.1:5555/callback");
+        assert_eq!(q["state"], req.state.expose());
+        assert!(!q.contains_key("client_secret"));
+        assert!(
+            !q["scope"].contains("offline_access"),
+            "Google rejects offline_access"
+        );
+        // 16 random bytes, base64url: ≥128 bits of state.
+        assert!(req.state.expose().len() >= 22);
+        let again = authorization_request(
+            gmail,
+            &creds(),
+            "http://127.0.0.1:5555/callback",
+            &scopes,
+            None,
+        )
+        .unwrap();
+        assert_ne!(again.state.expose(), req.state.expose());
+    }
+
+    #[test]
+    fn outlook_asks_for_offline_access_scope() {
+        let cat = Catalog::builtin();
+        let outlook = cat.get("outlook").unwrap();
+        let scopes = request_scopes(outlook, &outlook.default_scopes());
+        assert!(scopes.contains(&"offline_access".to_string()));
+    }
+
+    fn jwt(claims: serde_json::Value) -> Secret {
+        let e = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        Secret::new(format!(
+            "{}.{}.sig",
+            e(&serde_json::json!({"alg":"RS256"})),
+            e(&claims)
+        ))
+    }
+
+    #[test]
+    fn id_token_identity_checks_audience() {
+        let t = jwt(serde_json::json!({"sub":"42","email":"a@b.example","aud":"cid"}));
+        let id = id_token_identity(&t, "cid").unwrap();
+        assert_eq!(
+            (id.subject.as_str(), id.email.as_deref()),
+            ("42", Some("a@b.example"))
+        );
+        assert_eq!(
+            id_token_identity(&t, "other").unwrap_err().code(),
+            "identity.failed"
+        );
+        assert_eq!(
+            id_token_identity(&Secret::new("garbage"), "cid")
+                .unwrap_err()
+                .code(),
+            "identity.failed"
+        );
+    }
+}

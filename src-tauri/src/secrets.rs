@@ -1,0 +1,304 @@
+//! Secrets live only in the OS keyring (`keyring-core` with the platform's
+//! native store). One entry per connection holds its [`TokenSet`] as one JSON
+//! value; one per OAuth client secret; one per pending flow's PKCE verifier.
+//!
+//! Keyring calls block (D-Bus, Keychain, Credential Manager): async callers
+//! go through [`SecretStore::run`], which moves them off the runtime.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use keyring_core::{CredentialStore, Entry};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The keyring service name of the default data folder.
+pub const SERVICE: &str = "dev.keyport";
+
+/// A string that must never be shown: `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    /// The value itself, for the one place that must send it somewhere.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A connection's tokens, stored as one keyring value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenSet {
+    pub access_token: Secret,
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    /// Unix seconds; `None` when the provider gave no lifetime.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default = "bearer")]
+    pub token_type: String,
+    /// Unix seconds when the provider issued these tokens.
+    #[serde(default)]
+    pub obtained_at: i64,
+}
+
+fn bearer() -> String {
+    "Bearer".to_string()
+}
+
+/// The keyring entries Keyport owns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretKey {
+    Connection(String),
+    ClientSecret(String),
+    FlowVerifier(String),
+}
+
+impl SecretKey {
+    fn user(&self) -> String {
+        match self {
+            SecretKey::Connection(id) => format!("connection:{id}"),
+            SecretKey::ClientSecret(provider) => format!("client:{provider}"),
+            SecretKey::FlowVerifier(id) => format!("flow:{id}"),
+        }
+    }
+}
+
+/// Opens the platform's credential store.
+pub type StoreFactory = fn() -> Result<Arc<CredentialStore>>;
+
+/// The OS keyring, opened on first use (a keyring that starts or unlocks
+/// later is picked up on the next call).
+#[derive(Clone)]
+pub struct SecretStore {
+    service: String,
+    factory: StoreFactory,
+    store: Arc<Mutex<Option<Arc<CredentialStore>>>>,
+}
+
+impl fmt::Debug for SecretStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretStore")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl SecretStore {
+    /// The platform keyring under `service`.
+    pub fn native(service: impl Into<String>) -> SecretStore {
+        SecretStore::with_factory(service, native_store)
+    }
+
+    /// A keyring from `factory` (tests inject in-memory or failing stores).
+    pub fn with_factory(service: impl Into<String>, factory: StoreFactory) -> SecretStore {
+        SecretStore {
+            service: service.into(),
+            factory,
+            store: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn entry(&self, key: &SecretKey) -> Result<Entry> {
+        let store = {
+            let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.as_ref() {
+                Some(s) => s.clone(),
+                None => {
+                    let s = (self.factory)()?;
+                    *guard = Some(s.clone());
+                    s
+                }
+            }
+        };
+        store
+            .build(&self.service, &key.user(), None)
+            .map_err(map_err)
+    }
+
+    pub fn set(&self, key: &SecretKey, value: &str) -> Result<()> {
+        self.entry(key)?.set_password(value).map_err(map_err)
+    }
+
+    pub fn get(&self, key: &SecretKey) -> Result<Option<Secret>> {
+        match self.entry(key)?.get_password() {
+            Ok(v) => Ok(Some(Secret(v))),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    /// Deletes the entry; deleting what is not there is not an error.
+    pub fn delete(&self, key: &SecretKey) -> Result<()> {
+        match self.entry(key)?.delete_credential() {
+            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    pub fn set_tokens(&self, connection_id: &str, tokens: &TokenSet) -> Result<()> {
+        let json = serde_json::to_string(tokens)
+            .map_err(|e| Error::KeyringUnavailable(format!("cannot encode tokens: {e}")))?;
+        self.set(&SecretKey::Connection(connection_id.to_string()), &json)
+    }
+
+    pub fn get_tokens(&self, connection_id: &str) -> Result<Option<TokenSet>> {
+        match self.get(&SecretKey::Connection(connection_id.to_string()))? {
+            None => Ok(None),
+            // A damaged value is reported without echoing it.
+            Some(v) => serde_json::from_str(v.expose())
+                .map(Some)
+                .map_err(|_| Error::SecretMissing),
+        }
+    }
+
+    /// Runs keyring work off the async runtime.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(SecretStore) -> Result<T> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(this))
+            .await
+            .map_err(|e| Error::KeyringUnavailable(format!("keyring task failed: {e}")))?
+    }
+
+    /// A short description of the backend for diagnostics.
+    pub fn backend_status(&self) -> String {
+        match self.entry(&SecretKey::ClientSecret("__probe__".into())) {
+            Ok(e) => match e.get_password() {
+                Ok(_) | Err(keyring_core::Error::NoEntry) => "available".to_string(),
+                Err(err) => map_err(err).to_string(),
+            },
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+/// Maps keyring errors to `keyring.unavailable` without echoing any stored data.
+fn map_err(e: keyring_core::Error) -> Error {
+    use keyring_core::Error as K;
+    let why = match e {
+        K::NoStorageAccess(_) => "the keyring is locked; unlock it and try again".to_string(),
+        K::NoDefaultStore => "no keyring service is running".to_string(),
+        K::PlatformFailure(err) => format!("the keyring service failed ({err})"),
+        K::BadEncoding(_) | K::BadDataFormat(..) => "a keyring value is damaged".to_string(),
+        K::TooLong(what, max) => format!("{what} is longer than the keyring allows ({max})"),
+        K::NoEntry => "the keyring entry is missing".to_string(),
+        other => other.to_string().chars().take(200).collect::<String>(),
+    };
+    Error::KeyringUnavailable(why)
+}
+
+#[cfg(target_os = "linux")]
+fn native_store() -> Result<Arc<CredentialStore>> {
+    zbus_secret_service_keyring_store::Store::new()
+        .map(|s| s as Arc<CredentialStore>)
+        .map_err(|e| {
+            Error::KeyringUnavailable(format!(
+                "no Secret Service is running (install and unlock GNOME Keyring or KeePassXC): {e}"
+            ))
+        })
+}
+
+#[cfg(target_os = "macos")]
+fn native_store() -> Result<Arc<CredentialStore>> {
+    apple_native_keyring_store::keychain::Store::new()
+        .map(|s| s as Arc<CredentialStore>)
+        .map_err(map_err)
+}
+
+#[cfg(target_os = "windows")]
+fn native_store() -> Result<Arc<CredentialStore>> {
+    windows_native_keyring_store::Store::new()
+        .map(|s| s as Arc<CredentialStore>)
+        .map_err(map_err)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+fn native_store() -> Result<Arc<CredentialStore>> {
+    Err(Error::KeyringUnavailable(
+        "this platform has no supported keyring".into(),
+    ))
+}
+
+/// An in-memory store for unit tests.
+#[cfg(test)]
+pub fn mock_store() -> Result<Arc<CredentialStore>> {
+    // One mock store per process so entries persist across `entry()` calls.
+    static STORE: std::sync::OnceLock<Arc<CredentialStore>> = std::sync::OnceLock::new();
+    Ok(STORE
+        .get_or_init(|| keyring_core::mock::Store::new().expect("mock store"))
+        .clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("ya29.very-secret");
+        assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
+        let t = TokenSet {
+            access_token: s.clone(),
+            refresh_token: Some(Secret::new("1//refresh")),
+            expires_at: Some(1),
+            scopes: vec![],
+            token_type: bearer(),
+            obtained_at: 0,
+        };
+        let shown = format!("{t:?}");
+        assert!(
+            !shown.contains("ya29") && !shown.contains("1//refresh"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn round_trip_through_a_store() {
+        let store = SecretStore::with_factory("dev.keyport.test", mock_store);
+        let key = SecretKey::ClientSecret("unit".into());
+        assert!(store.get(&key).unwrap().is_none());
+        store.set(&key, "s3cret").unwrap();
+        assert_eq!(store.get(&key).unwrap().unwrap().expose(), "s3cret");
+        store.delete(&key).unwrap();
+        store.delete(&key).unwrap();
+        assert!(store.get(&key).unwrap().is_none());
+    }
+
+    #[test]
+    fn unavailable_keyring_is_a_typed_error() {
+        fn none() -> Result<Arc<CredentialStore>> {
+            Err(map_err(keyring_core::Error::NoDefaultStore))
+        }
+        let store = SecretStore::with_factory(SERVICE, none);
+        let err = store.get(&SecretKey::Connection("x".into())).unwrap_err();
+        assert_eq!(err.code(), "keyring.unavailable");
+    }
+}

@@ -1,0 +1,138 @@
+//! The IPC commands: each unwraps the core's answer for the UI. Replies carry
+//! no secrets (the core's DTOs have none); errors are `{code, message, detail}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tauri::{AppHandle, Manager, State};
+use tauri_plugin_opener::OpenerExt;
+
+use super::{emit_flow, AppState};
+use crate::catalog::RedirectMode;
+use crate::connections::{ConnectOptions, IntegrationSummary, FLOW_LIFETIME};
+use crate::error::{Error, Result};
+use crate::store::Connection;
+
+#[derive(Serialize)]
+pub struct AppInfo {
+    version: &'static str,
+    data_dir: String,
+    config_dir: String,
+}
+
+#[tauri::command]
+pub fn app_info(state: State<'_, AppState>) -> Result<AppInfo> {
+    let kp = state.keyport()?;
+    Ok(AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        data_dir: kp.paths.data_dir.display().to_string(),
+        config_dir: kp.paths.config_dir.display().to_string(),
+    })
+}
+
+#[tauri::command]
+pub fn list_integrations(state: State<'_, AppState>) -> Result<Vec<IntegrationSummary>> {
+    state.keyport()?.integrations()
+}
+
+#[tauri::command]
+pub fn list_connections(state: State<'_, AppState>) -> Result<Vec<Connection>> {
+    state.keyport()?.list()
+}
+
+/// What `start_connect` answers: enough to show progress and "Copy link".
+#[derive(Serialize)]
+pub struct StartedConnect {
+    connection_id: String,
+    flow_id: String,
+    auth_url: String,
+    redirect_mode: RedirectMode,
+    /// False when the browser could not be opened (offer the link instead).
+    browser_opened: bool,
+}
+
+#[tauri::command]
+pub async fn start_connect(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    integration: String,
+    preset: Option<String>,
+    scopes: Option<Vec<String>>,
+    redirect: Option<RedirectMode>,
+) -> Result<StartedConnect> {
+    let kp = state.keyport()?.clone();
+    let opts = ConnectOptions {
+        preset,
+        scopes,
+        redirect,
+        ..Default::default()
+    };
+    let mut started = kp.initiate(&integration, opts).await?;
+    let browser_opened = match crate::browser::open_with_env(&started.auth_url) {
+        Some(r) => r.is_ok(),
+        None => app
+            .opener()
+            .open_url(&started.auth_url, None::<&str>)
+            .is_ok(),
+    };
+    if let Some(listener) = started.loopback.take() {
+        let cancel = Arc::new(tokio::sync::Notify::new());
+        state
+            .cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(started.flow_id.clone(), cancel.clone());
+        let (flow_id, st) = (started.flow_id.clone(), started.state.clone());
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            let result = listener
+                .serve(&kp, &flow_id, &st, FLOW_LIFETIME, cancel)
+                .await;
+            if let Some(s) = app.try_state::<AppState>() {
+                s.cancels
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&flow_id);
+            }
+            super::focus(&app);
+            emit_flow(&app, Some(flow_id), result);
+        });
+    }
+    Ok(StartedConnect {
+        connection_id: started.connection_id,
+        flow_id: started.flow_id,
+        auth_url: started.auth_url,
+        redirect_mode: started.redirect_mode,
+        browser_opened,
+    })
+}
+
+#[tauri::command]
+pub async fn cancel_connect(state: State<'_, AppState>, flow_id: String) -> Result<()> {
+    let notify = state
+        .cancels
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&flow_id);
+    match notify {
+        Some(n) => n.notify_one(),
+        None => state.keyport()?.cancel(&flow_id).await?,
+    }
+    // Give the listener a moment to record the cancellation.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    Ok(())
+}
+
+/// Opens an https link (a setup guide) in the browser. Only https: the UI
+/// cannot use this to launch other handlers.
+#[tauri::command]
+pub fn open_external(app: AppHandle, url: String) -> Result<()> {
+    let parsed = url::Url::parse(&url).map_err(|_| Error::InvalidInput("not a URL".into()))?;
+    if parsed.scheme() != "https" {
+        return Err(Error::InvalidInput("only https links can be opened".into()));
+    }
+    app.opener()
+        .open_url(parsed.as_str(), None::<&str>)
+        .map_err(|e| Error::Io(format!("could not open the browser: {e}")))
+}

@@ -1,0 +1,182 @@
+//! The Tauri shell: window, plugins, deep-link intake and the commands the
+//! UI calls. Thin on purpose — every decision lives in the core; this file
+//! only wires it to Tauri. The only module that imports `tauri`.
+
+mod commands;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tauri::{AppHandle, Emitter, Manager};
+use tauri_plugin_deep_link::DeepLinkExt;
+use tokio::sync::Notify;
+
+use crate::connections::Keyport;
+use crate::error::{Error, Result};
+use crate::paths::Paths;
+
+/// Emitted when a sign-in ends (any redirect mode), with [`FlowEvent`].
+pub const FLOW_EVENT: &str = "keyport://flow";
+/// Emitted when the list of connections may have changed.
+pub const CONNECTIONS_EVENT: &str = "keyport://connections-changed";
+
+/// What the GUI process holds.
+pub struct AppState {
+    keyport: std::result::Result<Keyport, Error>,
+    /// Cancel switches of loopback listeners, by flow id.
+    cancels: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl AppState {
+    pub fn keyport(&self) -> Result<&Keyport> {
+        self.keyport.as_ref().map_err(|e| Error::Remote {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+#[derive(Clone, serde::Serialize)]
+pub struct FlowEvent {
+    pub flow_id: Option<String>,
+    pub connection: Option<crate::store::Connection>,
+    /// `{code, message, detail}`.
+    pub error: Option<serde_json::Value>,
+}
+
+/// Starts the GUI (or, when another instance runs, forwards the deep link
+/// to it and exits). Returns the exit code.
+pub fn run(initial_url: Option<String>) -> i32 {
+    let keyport = Paths::from_env().and_then(|paths| {
+        crate::logging::init(&paths, true);
+        Keyport::open(paths)
+    });
+    if let Err(e) = &keyport {
+        tracing::error!(code = e.code(), "Keyport could not start its core: {e}");
+    }
+    let state = AppState {
+        keyport,
+        cancels: Mutex::new(HashMap::new()),
+    };
+    let app = tauri::Builder::default()
+        // First, so a second instance forwards its URL and exits early.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            focus(app);
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_opener::init())
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_integrations,
+            commands::start_connect,
+            commands::cancel_connect,
+            commands::list_connections,
+            commands::open_external,
+        ])
+        .setup(move |app| {
+            #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
+            if let Err(e) = app.deep_link().register_all() {
+                tracing::warn!("could not register the dev.keyport scheme: {e}");
+            }
+            let handle = app.handle().clone();
+            app.deep_link().on_open_url(move |event| {
+                for url in event.urls() {
+                    deep_link(&handle, url.to_string());
+                }
+            });
+            // A URL the app was cold-started with does not reach on_open_url.
+            let initial = match initial_url.clone() {
+                Some(u) => vec![u],
+                None => app
+                    .deep_link()
+                    .get_current()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|u| u.to_string())
+                    .collect(),
+            };
+            for url in initial {
+                deep_link(app.handle(), url);
+            }
+            if let Ok(kp) = app.state::<AppState>().keyport() {
+                let kp = kp.clone();
+                tauri::async_runtime::spawn(async move {
+                    if let Err(e) = kp.recover().await {
+                        tracing::warn!(code = e.code(), "recovery failed: {e}");
+                    }
+                });
+            }
+            tracing::info!("Keyport window started");
+            Ok(())
+        })
+        .build(tauri::generate_context!("tauri.conf.json"));
+    match app {
+        Ok(app) => {
+            app.run(|_, _| {});
+            0
+        }
+        Err(e) => {
+            tracing::error!("the window could not start: {e}");
+            eprintln!("error: the Keyport window could not start: {e}");
+            1
+        }
+    }
+}
+
+fn focus(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+}
+
+/// A `dev.keyport:` URL reached the app: bring the window forward and, for a
+/// callback, complete the sign-in. Bad links are logged and reported, never
+/// fatal.
+fn deep_link(app: &AppHandle, url: String) {
+    focus(app);
+    if url
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case("dev.keyport:/open")
+    {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let result = match state.keyport() {
+            Ok(kp) => kp.handle_deep_link(&url).await,
+            Err(e) => Err(e),
+        };
+        match &result {
+            Ok(c) => tracing::info!(connection = %c.id, "deep link completed a sign-in"),
+            Err(e) => tracing::warn!(code = e.code(), "deep link rejected: {e}"),
+        }
+        emit_flow(&app, None, result);
+    });
+}
+
+pub(crate) fn emit_flow(
+    app: &AppHandle,
+    flow_id: Option<String>,
+    result: Result<crate::store::Connection>,
+) {
+    let event = match result {
+        Ok(c) => FlowEvent {
+            flow_id,
+            connection: Some(c),
+            error: None,
+        },
+        Err(e) => FlowEvent {
+            flow_id,
+            connection: None,
+            error: Some(e.to_json()),
+        },
+    };
+    let _ = app.emit(FLOW_EVENT, event);
+    let _ = app.emit(CONNECTIONS_EVENT, ());
+}

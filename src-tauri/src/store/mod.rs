@@ -1,0 +1,713 @@
+//! SQLite storage (rusqlite, bundled): connections, pending flows, OAuth
+//! client settings and the event log. Never secrets (see `secrets`).
+//!
+//! One file in the data folder, user-only permissions, WAL, a busy timeout
+//! and foreign keys on; the schema evolves through `migrations/*.sql`, applied
+//! in order and tracked in `user_version`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection as Db, OptionalExtension, Row};
+use rusqlite_migration::{Migrations, M};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::RedirectMode;
+use crate::error::{Error, Result};
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("migrations/001_init.sql"))])
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// A flow was started; no tokens yet.
+    Initiated,
+    Active,
+    /// Working, but the last refresh or check failed transiently.
+    Degraded,
+    /// The provider no longer accepts the grant: the user must reconnect.
+    NeedsReauth,
+    /// The flow that created it failed.
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Initiated => "initiated",
+            Status::Active => "active",
+            Status::Degraded => "degraded",
+            Status::NeedsReauth => "needs_reauth",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> rusqlite::Result<Status> {
+        Ok(match s {
+            "initiated" => Status::Initiated,
+            "active" => Status::Active,
+            "degraded" => Status::Degraded,
+            "needs_reauth" => Status::NeedsReauth,
+            "failed" => Status::Failed,
+            other => return Err(corrupt(format!("unknown status {other:?}"))),
+        })
+    }
+
+    /// Has tokens in the keyring.
+    pub fn has_secrets(self) -> bool {
+        matches!(
+            self,
+            Status::Active | Status::Degraded | Status::NeedsReauth
+        )
+    }
+}
+
+fn corrupt(msg: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        Box::<dyn std::error::Error + Send + Sync>::from(msg),
+    )
+}
+
+/// A connection as stored (and shown: nothing here is secret).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Connection {
+    pub id: String,
+    pub integration: String,
+    pub provider: String,
+    pub status: Status,
+    pub label: Option<String>,
+    pub subject: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub requested_scopes: Vec<String>,
+    pub granted_scopes: Vec<String>,
+    pub missing_scopes: Vec<String>,
+    pub redirect_mode: RedirectMode,
+    pub profile: Option<serde_json::Value>,
+    pub last_error_code: Option<String>,
+    pub last_error_message: Option<String>,
+    pub last_checked_at: Option<i64>,
+    pub last_check_ok: Option<bool>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const CONNECTION_COLUMNS: &str = "id, integration, provider, status, label, subject, email, \
+    display_name, requested_scopes, granted_scopes, missing_scopes, redirect_mode, profile, \
+    last_error_code, last_error_message, last_checked_at, last_check_ok, created_at, updated_at";
+
+fn json_list(row: &Row, idx: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(format!("column {idx}: {e}")))
+}
+
+fn redirect_mode(s: &str) -> rusqlite::Result<RedirectMode> {
+    RedirectMode::parse(s).map_err(|e| corrupt(e.to_string()))
+}
+
+impl Connection {
+    fn from_row(row: &Row) -> rusqlite::Result<Connection> {
+        let profile: Option<String> = row.get(12)?;
+        Ok(Connection {
+            id: row.get(0)?,
+            integration: row.get(1)?,
+            provider: row.get(2)?,
+            status: Status::parse(&row.get::<_, String>(3)?)?,
+            label: row.get(4)?,
+            subject: row.get(5)?,
+            email: row.get(6)?,
+            display_name: row.get(7)?,
+            requested_scopes: json_list(row, 8)?,
+            granted_scopes: json_list(row, 9)?,
+            missing_scopes: json_list(row, 10)?,
+            redirect_mode: redirect_mode(&row.get::<_, String>(11)?)?,
+            profile: profile.and_then(|p| serde_json::from_str(&p).ok()),
+            last_error_code: row.get(13)?,
+            last_error_message: row.get(14)?,
+            last_checked_at: row.get(15)?,
+            last_check_ok: row.get(16)?,
+            created_at: row.get(17)?,
+            updated_at: row.get(18)?,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowPurpose {
+    Connect,
+    Reconnect,
+    Grant,
+}
+
+impl FlowPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowPurpose::Connect => "connect",
+            FlowPurpose::Reconnect => "reconnect",
+            FlowPurpose::Grant => "grant",
+        }
+    }
+    fn parse(s: &str) -> rusqlite::Result<FlowPurpose> {
+        Ok(match s {
+            "connect" => FlowPurpose::Connect,
+            "reconnect" => FlowPurpose::Reconnect,
+            "grant" => FlowPurpose::Grant,
+            other => return Err(corrupt(format!("unknown purpose {other:?}"))),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    Pending,
+    /// The code is being redeemed; tokens may be in the keyring already.
+    Exchanging,
+    Completed,
+    Failed,
+}
+
+impl FlowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Pending => "pending",
+            FlowStatus::Exchanging => "exchanging",
+            FlowStatus::Completed => "completed",
+            FlowStatus::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> rusqlite::Result<FlowStatus> {
+        Ok(match s {
+            "pending" => FlowStatus::Pending,
+            "exchanging" => FlowStatus::Exchanging,
+            "completed" => FlowStatus::Completed,
+            "failed" => FlowStatus::Failed,
+            other => return Err(corrupt(format!("unknown flow status {other:?}"))),
+        })
+    }
+}
+
+/// An authorization flow in progress (or a tombstone of one that ended).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PendingFlow {
+    pub id: String,
+    pub connection_id: String,
+    pub state_hash: String,
+    pub integration: String,
+    pub purpose: FlowPurpose,
+    pub redirect_mode: RedirectMode,
+    pub redirect_uri: String,
+    pub requested_scopes: Vec<String>,
+    pub status: FlowStatus,
+    pub result_connection_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+const FLOW_COLUMNS: &str = "id, connection_id, state_hash, integration, purpose, redirect_mode, \
+    redirect_uri, requested_scopes, status, result_connection_id, error_code, error_message, \
+    created_at, expires_at, finished_at";
+
+impl PendingFlow {
+    fn from_row(row: &Row) -> rusqlite::Result<PendingFlow> {
+        Ok(PendingFlow {
+            id: row.get(0)?,
+            connection_id: row.get(1)?,
+            state_hash: row.get(2)?,
+            integration: row.get(3)?,
+            purpose: FlowPurpose::parse(&row.get::<_, String>(4)?)?,
+            redirect_mode: redirect_mode(&row.get::<_, String>(5)?)?,
+            redirect_uri: row.get(6)?,
+            requested_scopes: json_list(row, 7)?,
+            status: FlowStatus::parse(&row.get::<_, String>(8)?)?,
+            result_connection_id: row.get(9)?,
+            error_code: row.get(10)?,
+            error_message: row.get(11)?,
+            created_at: row.get(12)?,
+            expires_at: row.get(13)?,
+            finished_at: row.get(14)?,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OAuthClient {
+    pub provider: String,
+    pub client_id: String,
+    pub has_secret: bool,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub connection_id: Option<String>,
+    pub integration: Option<String>,
+    pub at: i64,
+    pub kind: String,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// What a successful flow writes to its connection row.
+#[derive(Clone, Debug, Default)]
+pub struct Activation {
+    pub subject: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub requested_scopes: Vec<String>,
+    pub granted_scopes: Vec<String>,
+    pub missing_scopes: Vec<String>,
+    pub profile: Option<serde_json::Value>,
+}
+
+/// The database. Cheap to clone; one SQLite connection behind a mutex.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Mutex<Db>>,
+}
+
+fn to_json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            crate::paths::create_private_dir(dir)?;
+        }
+        let fresh = !path.exists();
+        let db = Db::open(path)?;
+        if fresh {
+            restrict_file(path)?;
+        }
+        Store::setup(db)
+    }
+
+    /// An in-memory database (unit tests).
+    pub fn open_in_memory() -> Result<Store> {
+        Store::setup(Db::open_in_memory()?)
+    }
+
+    fn setup(mut db: Db) -> Result<Store> {
+        db.busy_timeout(BUSY_TIMEOUT)?;
+        // journal_mode answers with a row; a damaged file fails here or below.
+        let _mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        db.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        let check: String = db.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(Error::StoreCorrupt(check));
+        }
+        migrations().to_latest(&mut db).map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => Error::from(err),
+            other => Error::Store(other.to_string()),
+        })?;
+        Ok(Store {
+            db: Arc::new(Mutex::new(db)),
+        })
+    }
+
+    fn db(&self) -> MutexGuard<'_, Db> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction (all or nothing).
+    pub fn transaction<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        let mut db = self.db();
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    // ---- connections ----
+
+    pub fn insert_connection(
+        &self,
+        id: &str,
+        integration: &str,
+        provider: &str,
+        redirect: RedirectMode,
+        requested_scopes: &[String],
+    ) -> Result<()> {
+        let now = now_ms();
+        self.db().execute(
+            "INSERT INTO connections (id, integration, provider, status, redirect_mode, \
+             requested_scopes, created_at, updated_at) VALUES (?1, ?2, ?3, 'initiated', ?4, ?5, ?6, ?6)",
+            params![id, integration, provider, redirect.as_str(), to_json(requested_scopes), now],
+        )?;
+        Ok(())
+    }
+
+    pub fn connection(&self, id: &str) -> Result<Option<Connection>> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1"),
+                [id],
+                Connection::from_row,
+            )
+            .optional()?)
+    }
+
+    /// Connections by id, or by account email (any that match).
+    pub fn find_connections(&self, id_or_email: &str) -> Result<Vec<Connection>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1 OR lower(email) = lower(?1) \
+             ORDER BY (id = ?1) DESC, updated_at DESC"
+        ))?;
+        let rows = stmt.query_map([id_or_email], Connection::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn connection_by_account(
+        &self,
+        integration: &str,
+        subject: &str,
+    ) -> Result<Option<Connection>> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM connections WHERE integration = ?1 AND subject = ?2"
+                ),
+                [integration, subject],
+                Connection::from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_connections(&self) -> Result<Vec<Connection>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([], Connection::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn set_status(
+        tx: &rusqlite::Transaction,
+        id: &str,
+        status: Status,
+        error: Option<&Error>,
+    ) -> Result<()> {
+        tx.execute(
+            "UPDATE connections SET status = ?2, last_error_code = ?3, last_error_message = ?4, \
+             updated_at = ?5 WHERE id = ?1",
+            params![
+                id,
+                status.as_str(),
+                error.map(|e| e.code()),
+                error.map(|e| e.to_string()),
+                now_ms()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn activate(tx: &rusqlite::Transaction, id: &str, a: &Activation) -> Result<()> {
+        let changed = tx.execute(
+            "UPDATE connections SET status = 'active', subject = ?2, email = ?3, display_name = ?4, \
+             requested_scopes = ?5, granted_scopes = ?6, missing_scopes = ?7, profile = ?8, \
+             last_error_code = NULL, last_error_message = NULL, last_checked_at = ?9, \
+             last_check_ok = 1, updated_at = ?9 WHERE id = ?1",
+            params![
+                id,
+                a.subject,
+                a.email,
+                a.display_name,
+                to_json(&a.requested_scopes),
+                to_json(&a.granted_scopes),
+                to_json(&a.missing_scopes),
+                a.profile.as_ref().map(|p| p.to_string()),
+                now_ms()
+            ],
+        )?;
+        if changed == 0 {
+            return Err(Error::ConnectionNotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    pub fn delete_connection(tx: &rusqlite::Transaction, id: &str) -> Result<()> {
+        tx.execute("DELETE FROM connections WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    // ---- pending flows ----
+
+    pub fn insert_flow(tx: &rusqlite::Transaction, f: &PendingFlow) -> Result<()> {
+        tx.execute(
+            &format!("INSERT INTO pending_flows ({FLOW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            params![
+                f.id,
+                f.connection_id,
+                f.state_hash,
+                f.integration,
+                f.purpose.as_str(),
+                f.redirect_mode.as_str(),
+                f.redirect_uri,
+                to_json(&f.requested_scopes),
+                f.status.as_str(),
+                f.result_connection_id,
+                f.error_code,
+                f.error_message,
+                f.created_at,
+                f.expires_at,
+                f.finished_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn flow_by_state_hash(&self, state_hash: &str) -> Result<Option<PendingFlow>> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!("SELECT {FLOW_COLUMNS} FROM pending_flows WHERE state_hash = ?1"),
+                [state_hash],
+                PendingFlow::from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn flow(&self, id: &str) -> Result<Option<PendingFlow>> {
+        Ok(self
+            .db()
+            .query_row(
+                &format!("SELECT {FLOW_COLUMNS} FROM pending_flows WHERE id = ?1"),
+                [id],
+                PendingFlow::from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn flows(&self) -> Result<Vec<PendingFlow>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(&format!("SELECT {FLOW_COLUMNS} FROM pending_flows"))?;
+        let rows = stmt.query_map([], PendingFlow::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Moves a flow from `from` to `to`; false if it was not in `from`
+    /// (another process took it first).
+    pub fn transition_flow(
+        tx: &rusqlite::Transaction,
+        id: &str,
+        from: FlowStatus,
+        to: FlowStatus,
+    ) -> Result<bool> {
+        let finished = matches!(to, FlowStatus::Completed | FlowStatus::Failed).then(now_ms);
+        Ok(tx.execute(
+            "UPDATE pending_flows SET status = ?3, finished_at = COALESCE(?4, finished_at) \
+             WHERE id = ?1 AND status = ?2",
+            params![id, from.as_str(), to.as_str(), finished],
+        )? == 1)
+    }
+
+    pub fn finish_flow(
+        tx: &rusqlite::Transaction,
+        id: &str,
+        status: FlowStatus,
+        result_connection_id: Option<&str>,
+        error: Option<&Error>,
+    ) -> Result<()> {
+        tx.execute(
+            "UPDATE pending_flows SET status = ?2, result_connection_id = ?3, error_code = ?4, \
+             error_message = ?5, finished_at = ?6 WHERE id = ?1",
+            params![
+                id,
+                status.as_str(),
+                result_connection_id,
+                error.map(|e| e.code()),
+                error.map(|e| e.to_string()),
+                now_ms()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_flow(&self, id: &str) -> Result<()> {
+        self.db()
+            .execute("DELETE FROM pending_flows WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    // ---- OAuth clients ----
+
+    pub fn set_client(&self, provider: &str, client_id: &str, has_secret: bool) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO oauth_clients (provider, client_id, has_secret, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (provider) DO UPDATE SET client_id = ?2, has_secret = ?3, updated_at = ?4",
+            params![provider, client_id, has_secret, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn client(&self, provider: &str) -> Result<Option<OAuthClient>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT provider, client_id, has_secret, updated_at FROM oauth_clients WHERE provider = ?1",
+                [provider],
+                |r| {
+                    Ok(OAuthClient {
+                        provider: r.get(0)?,
+                        client_id: r.get(1)?,
+                        has_secret: r.get(2)?,
+                        updated_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn clients(&self) -> Result<Vec<OAuthClient>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT provider, client_id, has_secret, updated_at FROM oauth_clients ORDER BY provider",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(OAuthClient {
+                provider: r.get(0)?,
+                client_id: r.get(1)?,
+                has_secret: r.get(2)?,
+                updated_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn remove_client(&self, provider: &str) -> Result<bool> {
+        Ok(self
+            .db()
+            .execute("DELETE FROM oauth_clients WHERE provider = ?1", [provider])?
+            == 1)
+    }
+
+    // ---- events ----
+
+    pub fn append_event(
+        tx: &rusqlite::Transaction,
+        connection_id: Option<&str>,
+        integration: Option<&str>,
+        kind: &str,
+        code: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO events (connection_id, integration, at, kind, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![connection_id, integration, now_ms(), kind, code, message],
+        )?;
+        Ok(())
+    }
+
+    pub fn events(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<Event>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT id, connection_id, integration, at, kind, code, message FROM events \
+             WHERE ?1 IS NULL OR connection_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![connection_id, limit as i64], |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                connection_id: r.get(1)?,
+                integration: r.get(2)?,
+                at: r.get(3)?,
+                kind: r.get(4)?,
+                code: r.get(5)?,
+                message: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+#[cfg(unix)]
+fn restrict_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_file(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn connection_round_trip_and_unique_account() {
+        let s = Store::open_in_memory().unwrap();
+        s.insert_connection(
+            "c1",
+            "gmail",
+            "google",
+            RedirectMode::Loopback,
+            &["a".into()],
+        )
+        .unwrap();
+        let c = s.connection("c1").unwrap().unwrap();
+        assert_eq!(c.status, Status::Initiated);
+        assert_eq!(c.requested_scopes, ["a"]);
+        let act = Activation {
+            subject: "1001".into(),
+            email: Some("ana@firm.example".into()),
+            granted_scopes: vec!["a".into()],
+            ..Default::default()
+        };
+        s.transaction(|tx| Store::activate(tx, "c1", &act)).unwrap();
+        assert_eq!(s.find_connections("ANA@firm.example").unwrap().len(), 1);
+        s.insert_connection("c2", "gmail", "google", RedirectMode::Loopback, &[])
+            .unwrap();
+        let dup = s.transaction(|tx| Store::activate(tx, "c2", &act));
+        assert!(dup.is_err(), "the same account twice must not be two rows");
+    }
+
+    #[test]
+    fn file_is_private_and_corrupt_file_is_typed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data/keyport.sqlite3");
+        Store::open(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "database must be user-only");
+        }
+        let bad = dir.path().join("bad.sqlite3");
+        std::fs::write(&bad, vec![0x42u8; 8192]).unwrap();
+        let err = Store::open(&bad).err().expect("garbage must not open");
+        assert_eq!(err.code(), "store.corrupt");
+    }
+}
