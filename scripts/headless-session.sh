@@ -9,6 +9,9 @@ if [ -z "${KEYPORT_IN_SESSION:-}" ]; then
     exec dbus-run-session -- "$0" "$@"
 fi
 
+# Tools installed under the real HOME stay reachable.
+export RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}"
+export npm_config_cache="${npm_config_cache:-$HOME/.npm}"
 export HOME="$(mktemp -d /tmp/keyport-home.XXXXXX)"
 export XDG_DATA_HOME="$HOME/.local/share" XDG_CONFIG_HOME="$HOME/.config" XDG_CACHE_HOME="$HOME/.cache"
 export XDG_RUNTIME_DIR="$HOME/.run"

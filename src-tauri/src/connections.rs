@@ -368,6 +368,7 @@ impl Keyport {
         if !claimed {
             return Err(Error::StateReused);
         }
+        crash_point("connect.claimed");
         if now_ms() > flow.expires_at {
             self.fail_flow(flow, Error::FlowExpired).await;
             return Err(Error::FlowExpired);
@@ -469,9 +470,11 @@ impl Keyport {
             )?;
             Ok(())
         })?;
+        crash_point("connect.intent_recorded");
         let set = token_set(tokens, granted.clone(), previous.as_ref());
         let t = target.clone();
         self.secrets.run(move |s| s.set_tokens(&t, &set)).await?;
+        crash_point("connect.tokens_stored");
 
         let activation = Activation {
             subject: identity.subject.clone(),
@@ -481,6 +484,7 @@ impl Keyport {
             granted_scopes: granted,
             missing_scopes: missing.clone(),
             profile,
+            redirect_mode: flow.redirect_mode,
         };
         let committed = self.store.transaction(|tx| {
             if target != flow.connection_id {
@@ -521,7 +525,9 @@ impl Keyport {
             }
             return Err(e);
         }
+        crash_point("connect.activated");
         self.clear_flow_secret(&flow.id).await;
+        crash_point("connect.verifier_cleared");
         tracing::info!(flow = %flow.id, connection = %target, integration = %integration.id, "connection active");
         self.store
             .connection(&target)?
@@ -631,6 +637,19 @@ impl Keyport {
         }
     }
 
+    /// Labels a connection ("Client: Acme Ltd"); an empty label clears it.
+    pub fn rename(&self, id_or_email: &str, label: Option<&str>) -> Result<Connection> {
+        let c = self.get(id_or_email)?;
+        let label = label.map(str::trim).filter(|l| !l.is_empty());
+        if label.is_some_and(|l| l.chars().count() > 100) {
+            return Err(Error::InvalidInput(
+                "a label can be at most 100 characters".into(),
+            ));
+        }
+        self.store.rename(&c.id, label)?;
+        self.get(&c.id)
+    }
+
     /// Finishes or rolls back what a process that died left behind, expires
     /// stale flows and drops old tombstones. Safe to run at any time.
     pub async fn recover(&self) -> Result<()> {
@@ -696,6 +715,20 @@ impl Keyport {
         }
         Ok(())
     }
+}
+
+/// Crash injection for the tests: in debug builds, `KEYPORT_CRASH_AT=<step>`
+/// aborts the process at that named write step. Release builds have no such
+/// switch.
+#[inline]
+pub(crate) fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("KEYPORT_CRASH_AT").is_ok_and(|s| s == step) {
+        eprintln!("KEYPORT_CRASH_AT: aborting at {step}");
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = step;
 }
 
 /// The keyring service: `dev.keyport`, or one per data folder when

@@ -1,1 +1,14 @@
+//! Keyport's integration tests: one crate, one module per story. They run
+//! against the real OS keyring (a Secret Service inside the test session),
+//! real SQLite files and the fake provider on 127.0.0.1.
 
+#[path = "../fake_provider/provider.rs"]
+mod fake_provider;
+
+mod common;
+
+mod bad_callbacks;
+mod catalog;
+mod cli;
+mod connect;
+mod crash;

@@ -41,6 +41,54 @@ pub fn list_connections(state: State<'_, AppState>) -> Result<Vec<Connection>> {
     state.keyport()?.list()
 }
 
+#[tauri::command]
+pub fn list_clients(state: State<'_, AppState>) -> Result<Vec<crate::store::OAuthClient>> {
+    state.keyport()?.store.clients()
+}
+
+/// Saves a provider's client; the secret goes to the keyring and is never
+/// sent back.
+#[tauri::command]
+pub async fn set_client(
+    state: State<'_, AppState>,
+    provider: String,
+    client_id: String,
+    client_secret: Option<String>,
+) -> Result<()> {
+    let secret = client_secret
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| crate::secrets::Secret::new(s.trim()));
+    state
+        .keyport()?
+        .set_client(&provider, &client_id, secret)
+        .await
+}
+
+#[tauri::command]
+pub async fn remove_client(state: State<'_, AppState>, provider: String) -> Result<bool> {
+    state.keyport()?.remove_client(&provider).await
+}
+
+#[tauri::command]
+pub fn connection_events(
+    state: State<'_, AppState>,
+    connection_id: String,
+) -> Result<Vec<crate::store::Event>> {
+    state.keyport()?.store.events(Some(&connection_id), 200)
+}
+
+#[tauri::command]
+pub fn rename_connection(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    connection_id: String,
+    label: Option<String>,
+) -> Result<Connection> {
+    let c = state.keyport()?.rename(&connection_id, label.as_deref())?;
+    let _ = tauri::Emitter::emit(&app, super::CONNECTIONS_EVENT, ());
+    Ok(c)
+}
+
 /// What `start_connect` answers: enough to show progress and "Copy link".
 #[derive(Serialize)]
 pub struct StartedConnect {

@@ -73,6 +73,11 @@ pub fn run(initial_url: Option<String>) -> i32 {
             commands::cancel_connect,
             commands::list_connections,
             commands::open_external,
+            commands::list_clients,
+            commands::set_client,
+            commands::remove_client,
+            commands::connection_events,
+            commands::rename_connection,
         ])
         .setup(move |app| {
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]

@@ -278,6 +278,7 @@ pub struct Activation {
     pub granted_scopes: Vec<String>,
     pub missing_scopes: Vec<String>,
     pub profile: Option<serde_json::Value>,
+    pub redirect_mode: RedirectMode,
 }
 
 /// The database. Cheap to clone; one SQLite connection behind a mutex.
@@ -432,7 +433,7 @@ impl Store {
             "UPDATE connections SET status = 'active', subject = ?2, email = ?3, display_name = ?4, \
              requested_scopes = ?5, granted_scopes = ?6, missing_scopes = ?7, profile = ?8, \
              last_error_code = NULL, last_error_message = NULL, last_checked_at = ?9, \
-             last_check_ok = 1, updated_at = ?9 WHERE id = ?1",
+             last_check_ok = 1, redirect_mode = ?10, updated_at = ?9 WHERE id = ?1",
             params![
                 id,
                 a.subject,
@@ -442,8 +443,21 @@ impl Store {
                 to_json(&a.granted_scopes),
                 to_json(&a.missing_scopes),
                 a.profile.as_ref().map(|p| p.to_string()),
-                now_ms()
+                now_ms(),
+                a.redirect_mode.as_str()
             ],
+        )?;
+        if changed == 0 {
+            return Err(Error::ConnectionNotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Sets (or clears, with `None`) a connection's label.
+    pub fn rename(&self, id: &str, label: Option<&str>) -> Result<()> {
+        let changed = self.db().execute(
+            "UPDATE connections SET label = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, label, now_ms()],
         )?;
         if changed == 0 {
             return Err(Error::ConnectionNotFound(id.to_string()));

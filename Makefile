@@ -1,0 +1,47 @@
+# Keyport. `make run` opens the app; `make test` runs every test. Both
+# install what is missing first (scripts/install-deps.sh).
+SHELL := /bin/sh
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO ?= cargo
+SESSION := scripts/headless-session.sh
+
+.PHONY: run test deps ui build lint test-rust test-ui test-e2e demo clean
+
+deps:
+	@scripts/install-deps.sh
+
+ui: deps
+	npm --prefix ui run build
+
+build: ui
+	$(CARGO) build --all-targets
+
+# Opens the Keyport window (debug build).
+run: build
+	./target/debug/keyport
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	npm --prefix ui run check
+
+test-rust: build
+	$(SESSION) $(CARGO) test --all-targets
+
+test-ui: deps
+	npm --prefix ui test
+
+test-e2e: build
+	tests/e2e/run.sh
+
+# Everything CI runs.
+test: lint test-rust test-ui test-e2e
+	@echo "make test: all suites passed"
+
+# The app against the fake provider: a whole connect without Google credentials.
+demo: build
+	scripts/demo.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf ui/dist ui/node_modules gen

@@ -1,0 +1,92 @@
+//! The binary's faces: --version, --help, errors, and deep links given as
+//! the only argument.
+
+use crate::common::{stderr, stdout, Env};
+
+#[test]
+fn version_and_help() {
+    let env = Env::new();
+    let v = env.cli(&["--version"]);
+    assert!(v.status.success());
+    assert_eq!(
+        stdout(&v).trim(),
+        format!("keyport {}", env!("CARGO_PKG_VERSION"))
+    );
+    let h = env.cli(&["--help"]);
+    assert!(h.status.success());
+    let help = stdout(&h);
+    for cmd in ["integrations", "connect", "open-url", "list", "client"] {
+        assert!(help.contains(cmd), "--help lacks {cmd}:\n{help}");
+    }
+}
+
+#[test]
+fn unknown_command_fails_with_usage() {
+    let env = Env::new();
+    let out = env.cli(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("Usage"));
+}
+
+#[test]
+fn open_url_rejects_hostile_and_unknown_links_without_panicking() {
+    let env = Env::new();
+    for (url, code) in [
+        (
+            "dev.keyport:/oauth/callback?state=unknownstate123&code=y",
+            "oauth.state_mismatch",
+        ),
+        ("dev.keyport:/elsewhere?state=s&code=c", "deeplink.invalid"),
+        (
+            "https://evil.example/oauth/callback?state=s&code=c",
+            "deeplink.invalid",
+        ),
+        (
+            "dev.keyport:/oauth/callback?state=a&state=b&code=c",
+            "deeplink.invalid",
+        ),
+        ("dev.keyport:/oauth/callback?code=c", "deeplink.invalid"),
+    ] {
+        let out = env.cli(&["open-url", url]);
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        let err = stderr(&out);
+        assert!(err.contains(code), "{url}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let log = std::fs::read_to_string(env.paths.log_file()).unwrap();
+    assert!(
+        log.contains("oauth.state_mismatch"),
+        "the rejection is logged:\n{log}"
+    );
+}
+
+#[test]
+fn list_starts_empty_and_explains() {
+    let env = Env::new();
+    let out = env.cli(&["list"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("No connections yet"));
+    let json = env.cli(&["list", "--json"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&json.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn corrupt_database_is_a_typed_error_and_is_left_alone() {
+    let env = Env::new();
+    std::fs::create_dir_all(&env.paths.data_dir).unwrap();
+    let db = env.paths.database();
+    let garbage = vec![0x5au8; 16 * 1024];
+    std::fs::write(&db, &garbage).unwrap();
+    let out = env.cli(&["list", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(err["code"], "store.corrupt");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        garbage,
+        "the damaged file is not overwritten"
+    );
+}

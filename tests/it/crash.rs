@@ -1,0 +1,100 @@
+//! A process killed between any two write steps of a connect leaves, after
+//! restart, no orphan keyring entry and no active row without secrets; the
+//! interrupted sign-in is cleanly ended and a new one succeeds.
+
+use keyport::catalog::RedirectMode;
+use keyport::connections::ConnectOptions;
+use keyport::secrets::SecretKey;
+
+use crate::common::{assert_invariants, stderr, Env};
+
+const STEPS: &[&str] = &[
+    "connect.claimed",
+    "connect.intent_recorded",
+    "connect.tokens_stored",
+    "connect.activated",
+    "connect.verifier_cleared",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
+    for step in STEPS {
+        let env = Env::new();
+        let kp = env.keyport();
+        env.set_google_client(&kp).await;
+        let started = kp
+            .initiate(
+                "gmail",
+                ConnectOptions {
+                    redirect: Some(RedirectMode::DeepLink),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let link = env.provider.follow_authorize(&started.auth_url).unwrap();
+
+        let mut cmd = env.command();
+        cmd.args(["open-url", &link]).env("KEYPORT_CRASH_AT", step);
+        let out = env.run(&mut cmd);
+        assert!(
+            !out.status.success(),
+            "{step}: the process should have died"
+        );
+        assert!(stderr(&out).contains(step), "{step}: {}", stderr(&out));
+
+        // Restart: any command runs recovery first.
+        let list = env.cli(&["list", "--json"]);
+        assert!(list.status.success(), "{step}: {}", stderr(&list));
+        assert_invariants(&env, &kp);
+        let flow = kp.store.flow(&started.flow_id).unwrap().unwrap();
+        assert!(
+            matches!(
+                flow.status,
+                keyport::store::FlowStatus::Completed | keyport::store::FlowStatus::Failed
+            ),
+            "{step}: the flow is still {:?}",
+            flow.status
+        );
+        let verifier = env
+            .secrets()
+            .get(&SecretKey::FlowVerifier(started.flow_id.clone()))
+            .unwrap();
+        assert!(verifier.is_none(), "{step}: the verifier outlived its flow");
+        let connection = kp
+            .store
+            .connection(&started.connection_id)
+            .unwrap()
+            .unwrap();
+        let active_after = matches!(*step, "connect.activated" | "connect.verifier_cleared");
+        assert_eq!(
+            connection.status.as_str(),
+            if active_after { "active" } else { "failed" },
+            "{step}"
+        );
+        if !active_after {
+            assert_eq!(
+                connection.last_error_code.as_deref(),
+                Some("oauth.interrupted"),
+                "{step}"
+            );
+            // The person simply connects again.
+            let out = env.cli(&[
+                "connect",
+                "gmail",
+                "--redirect",
+                "deep-link",
+                "--timeout",
+                "30",
+                "--json",
+            ]);
+            assert!(
+                out.status.success(),
+                "{step}: reconnect after crash: {}",
+                stderr(&out)
+            );
+            assert_invariants(&env, &kp);
+        }
+        env.assert_no_secrets_leaked();
+    }
+}
