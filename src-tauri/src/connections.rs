@@ -96,7 +96,12 @@ pub struct Keyport {
     pub store: Store,
     pub secrets: SecretStore,
     pub http: Http,
+    pub(crate) refresh_locks: RefreshLocks,
 }
+
+type RefreshLocks = std::sync::Arc<
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+>;
 
 impl Keyport {
     /// Opens the catalog, database and OS keyring for `paths`.
@@ -114,6 +119,7 @@ impl Keyport {
             store,
             secrets,
             http: Http::new(Duration::from_secs(15)),
+            refresh_locks: Default::default(),
         })
     }
 
@@ -338,6 +344,159 @@ impl Keyport {
         })
     }
 
+    /// Signs in again on an existing connection (same id); the provider must
+    /// answer with the same account.
+    pub async fn reconnect(&self, id_or_email: &str, opts: ConnectOptions) -> Result<Initiated> {
+        let conn = self.get(id_or_email)?;
+        let scopes = conn.requested_scopes.clone();
+        self.start_on(&conn, scopes, FlowPurpose::Reconnect, opts)
+            .await
+    }
+
+    /// Asks for more scopes on an existing connection (Google incremental
+    /// authorization keeps the earlier ones): `extra`, or what is missing.
+    pub async fn grant_more(
+        &self,
+        id_or_email: &str,
+        extra: Option<Vec<String>>,
+        opts: ConnectOptions,
+    ) -> Result<Initiated> {
+        let conn = self.get(id_or_email)?;
+        let mut scopes = conn.requested_scopes.clone();
+        for s in extra.unwrap_or_else(|| conn.missing_scopes.clone()) {
+            if !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        }
+        self.start_on(&conn, scopes, FlowPurpose::Grant, opts).await
+    }
+
+    async fn start_on(
+        &self,
+        conn: &Connection,
+        scopes: Vec<String>,
+        purpose: FlowPurpose,
+        mut opts: ConnectOptions,
+    ) -> Result<Initiated> {
+        if conn.subject.is_none() {
+            return Err(Error::NotConnected(conn.id.clone()));
+        }
+        let integration = self.integration(&conn.integration)?.clone();
+        let mode = opts.redirect.unwrap_or(integration.redirect);
+        if opts.login_hint.is_none() {
+            opts.login_hint = conn.email.clone();
+        }
+        let creds = self.credentials(&integration).await?;
+        self.begin_flow(
+            &integration,
+            &creds,
+            mode,
+            scopes,
+            purpose,
+            conn.id.clone(),
+            false,
+            &opts,
+        )
+        .await
+    }
+
+    /// Creates a connection from an existing refresh token (as Airbyte's
+    /// Gmail connector takes credentials): one refresh proves it works and
+    /// tells the granted scopes, the identity is fetched, then it is stored.
+    pub async fn import(&self, integration_id: &str, refresh_token: Secret) -> Result<Connection> {
+        let integration = self.integration(integration_id)?.clone();
+        let creds = self.credentials(&integration).await?;
+        let mut tokens = oauth::refresh(&self.http, &integration, &creds, &refresh_token).await?;
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token);
+        }
+        let identity = oauth::identity(&self.http, &integration, &creds, &tokens).await?;
+        let granted = tokens.scopes.clone().unwrap_or_default();
+        let requested: Vec<String> = if granted.is_empty() {
+            integration.default_scopes()
+        } else {
+            granted
+                .iter()
+                .filter(|s| !integration.identity_scopes.contains(s))
+                .cloned()
+                .collect()
+        };
+        let missing = missing_scopes(&integration, &integration.default_scopes(), &granted);
+        let profile = oauth::check_call(&self.http, &integration, &tokens.access_token)
+            .await
+            .ok()
+            .flatten();
+        let existing = self
+            .store
+            .connection_by_account(&integration.id, &identity.subject)?;
+        let target = existing
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // A flow record marks the write in progress, as for a sign-in, so
+        // recovery undoes a half-done import.
+        let flow_id = uuid::Uuid::new_v4().to_string();
+        let lock = self.flow_lock(&flow_id)?;
+        lock.try_lock().map_err(|_| Error::StoreBusy)?;
+        let now = now_ms();
+        self.store.transaction(|tx| {
+            if existing.is_none() {
+                tx.execute(
+                    "INSERT INTO connections (id, integration, provider, status, redirect_mode, requested_scopes, \
+                     created_at, updated_at) VALUES (?1, ?2, ?3, 'initiated', ?4, ?5, ?6, ?6)",
+                    rusqlite::params![target, integration.id, integration.provider, integration.redirect.as_str(),
+                        serde_json::to_string(&requested).unwrap_or_default(), now],
+                )?;
+            }
+            Store::insert_flow(tx, &PendingFlow {
+                id: flow_id.clone(),
+                connection_id: target.clone(),
+                state_hash: state_hash(&uuid::Uuid::new_v4().to_string()),
+                integration: integration.id.clone(),
+                purpose: if existing.is_some() { FlowPurpose::Reconnect } else { FlowPurpose::Connect },
+                redirect_mode: integration.redirect,
+                redirect_uri: String::new(),
+                requested_scopes: requested.clone(),
+                status: FlowStatus::Exchanging,
+                result_connection_id: Some(target.clone()),
+                error_code: None,
+                error_message: None,
+                created_at: now,
+                expires_at: now,
+                finished_at: None,
+            })?;
+            tx.execute("UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1", [&flow_id])?;
+            Ok(())
+        })?;
+        let set = token_set(tokens, granted.clone(), None);
+        let t = target.clone();
+        self.secrets.run(move |s| s.set_tokens(&t, &set)).await?;
+        let activation = Activation {
+            subject: identity.subject.clone(),
+            email: identity.email.clone(),
+            display_name: identity.name.clone(),
+            requested_scopes: requested,
+            granted_scopes: granted,
+            missing_scopes: missing,
+            profile,
+            redirect_mode: integration.redirect,
+        };
+        self.store.transaction(|tx| {
+            Store::activate(tx, &target, &activation)?;
+            Store::finish_flow(tx, &flow_id, FlowStatus::Completed, Some(&target), None)?;
+            Store::append_event(
+                tx,
+                Some(&target),
+                Some(&integration.id),
+                "imported",
+                None,
+                Some(&describe_identity(&identity, &integration)),
+            )
+        })?;
+        drop(lock);
+        self.get(&target)
+    }
+
     /// Completes a flow from a `dev.keyport:` deep link.
     pub async fn handle_deep_link(&self, url: &str) -> Result<Connection> {
         let cb = callback::parse_deep_link(url)?;
@@ -444,6 +603,9 @@ impl Keyport {
                     .connection(&flow.connection_id)?
                     .ok_or_else(|| Error::ConnectionNotFound(flow.connection_id.clone()))?;
                 if own.subject.as_deref() != Some(identity.subject.as_str()) {
+                    // Tokens for the wrong account are not kept anywhere.
+                    let stray = token_set(tokens, vec![], None);
+                    let _ = self.revoke(&integration, &creds, &stray).await;
                     return Err(Error::WrongAccount {
                         got: identity.email.clone().unwrap_or(identity.subject.clone()),
                         expected: own.email.clone().unwrap_or_else(|| own.id.clone()),

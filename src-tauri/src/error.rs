@@ -82,6 +82,12 @@ pub enum Error {
     Store(String),
     #[error("There is no connection \"{0}\". Run `keyport list` to see them.")]
     ConnectionNotFound(String),
+    #[error("This connection needs you to sign in again{}.", if .0.is_empty() { String::new() } else { format!(" ({})", .0) })]
+    NeedsReauth(String),
+    #[error("Connection {0} is not connected. Connect it again.")]
+    NotConnected(String),
+    #[error("The provider failed recently; Keyport will try again in {secs} s. {last}")]
+    CoolingDown { secs: u64, last: String },
     #[error("Keyport stopped while finishing the sign-in. Connect again.")]
     Interrupted,
     /// An error another process recorded (its code and message as stored).
@@ -131,6 +137,9 @@ impl Error {
             Store(_) => "store.failed",
             ConnectionNotFound(_) => "connection.not_found",
             Interrupted => "oauth.interrupted",
+            NeedsReauth(_) => "connection.needs_reauth",
+            NotConnected(_) => "connection.not_active",
+            CoolingDown { .. } => "provider.cooldown",
             Remote { code, .. } => code,
             Io(_) => "io.failed",
         }

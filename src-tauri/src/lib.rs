@@ -9,13 +9,16 @@ pub mod callback;
 pub mod catalog;
 pub mod connections;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod logging;
 pub mod loopback;
 pub mod oauth;
 pub mod paths;
+pub mod revocation;
 pub mod secrets;
 pub mod store;
+pub mod tokens;
 
 pub mod cli;
 pub mod shell;

@@ -76,7 +76,17 @@ export async function freePorts(n) {
   }
 }
 
-/** Polls `fn` until it returns a truthy value; throws `message()` on timeout. */
+/** An error that stops waitFor at once (e.g. the process it waits on died). */
+export function fatal(message) {
+  const e = new Error(message);
+  e.fatal = true;
+  return e;
+}
+
+/**
+ * Polls `fn` until it returns a truthy value; throws `message()` on timeout.
+ * Errors thrown by `fn` are retried, except `fatal(...)` ones.
+ */
 export async function waitFor(fn, { timeout = 10_000, interval = 100, message = 'condition' } = {}) {
   const deadline = Date.now() + timeout;
   let lastError;
@@ -85,6 +95,7 @@ export async function waitFor(fn, { timeout = 10_000, interval = 100, message = 
       const v = await fn();
       if (v) return v;
     } catch (e) {
+      if (e.fatal) throw e;
       lastError = e;
     }
     if (Date.now() >= deadline) {
@@ -161,8 +172,15 @@ export function startProcess(cmd, args, { env, marker, label = path.basename(cmd
 
 /** Waits for exit; returns {code, signal} or null on timeout. */
 export async function waitExit(proc, timeout) {
-  const t = sleep(timeout).then(() => null);
-  return Promise.race([proc.exitPromise, t]);
+  let timer;
+  const t = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(null), timeout);
+  });
+  try {
+    return await Promise.race([proc.exitPromise, t]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function isAlive(pid) {
@@ -195,18 +213,27 @@ export function pidsWithEnv(key, value) {
   return out;
 }
 
+/** Like pidsWithEnv, without the WebDriver servers (tauri-driver, WebKitWebDriver). */
+export function appPidsWithEnv(key, value) {
+  return pidsWithEnv(key, value).filter((p) => {
+    const comm = readText(`/proc/${p}/comm`).trim();
+    return comm !== 'tauri-driver' && !comm.startsWith('WebKitWebDrive');
+  });
+}
+
 export function describePids(pids) {
   return pids
     .map((p) => `${p} ${readText(`/proc/${p}/cmdline`).replace(/\0/g, ' ').trim()}`)
     .join('\n');
 }
 
-function signalGroup(pid, sig) {
+function signalGroup(pid, sig, leaderAlive = true) {
   try {
-    process.kill(-pid, sig);
+    process.kill(-pid, sig); // a pid still in use as a group id is never reused
   } catch {
     /* group gone */
   }
+  if (!leaderAlive) return;
   try {
     process.kill(pid, sig);
   } catch {
@@ -221,7 +248,7 @@ function signalGroup(pid, sig) {
  */
 export async function stopProcess(proc, { grace = 5_000 } = {}) {
   if (!proc) return [];
-  signalGroup(proc.pid, 'SIGTERM');
+  signalGroup(proc.pid, 'SIGTERM', !proc.exited);
   if (!(await waitExit(proc, grace))) signalGroup(proc.pid, 'SIGKILL');
   await waitExit(proc, 2_000);
   const stragglers = proc.marker ? await reapMarker(proc.marker, grace) : [];
@@ -252,7 +279,7 @@ export async function reapMarker(marker, grace = 5_000) {
 // Last resort if the test process dies or a test times out: kill synchronously.
 process.on('exit', () => {
   for (const proc of tracked) {
-    signalGroup(proc.pid, 'SIGKILL');
+    signalGroup(proc.pid, 'SIGKILL', !proc.exited);
     if (proc.marker) {
       for (const p of pidsWithEnv(...proc.marker)) {
         try {
@@ -279,6 +306,24 @@ export function singleInstanceOwners() {
   return [...r.stdout.matchAll(/string "([^"]+)"/g)]
     .map((m) => m[1])
     .filter((n) => n.startsWith(SINGLE_INSTANCE_BUS_PREFIX));
+}
+
+/**
+ * Top-level X windows titled "Keyport" (via xwininfo, from x11-utils), or
+ * null when xwininfo is not installed.
+ */
+export function keyportWindows() {
+  const r = spawnSync('xwininfo', ['-root', '-tree'], { encoding: 'utf8', timeout: 5_000 });
+  if (r.error?.code === 'ENOENT') return null;
+  if (r.status !== 0) throw new Error(`xwininfo failed: ${r.stderr || r.error}`);
+  return r.stdout.split('\n').filter((l) => /^\s*0x[0-9a-f]+ "Keyport": /.test(l)).map((l) => l.trim());
+}
+
+/** Keyport app processes (any data dir) attached to this test's session bus. */
+export function keyportPidsOnThisBus() {
+  return pidsWithEnv('DBUS_SESSION_BUS_ADDRESS', process.env.DBUS_SESSION_BUS_ADDRESS).filter(
+    (p) => readText(`/proc/${p}/comm`).trim() === 'keyport',
+  );
 }
 
 /** Throws if a Keyport instance already runs on this bus (it would swallow our app). */

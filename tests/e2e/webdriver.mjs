@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { freePorts, startProcess, stopProcess, waitFor, tail } from './support.mjs';
+import { fatal, freePorts, startProcess, stopProcess, waitFor, tail } from './support.mjs';
 
 const ELEMENT_KEY = 'element-6066-11e4-a52e-4f735466cecf';
 
@@ -55,7 +55,7 @@ export async function startTauriDriver({ env = {}, marker } = {}) {
   try {
     await waitFor(
       async () => {
-        if (proc.exited) throw new Error(`tauri-driver exited (code ${proc.exitCode}):\n${tail(proc.output)}`);
+        if (proc.exited) throw fatal(`tauri-driver exited (code ${proc.exitCode}):\n${tail(proc.output)}`);
         const r = await fetch(`${url}/status`, { signal: AbortSignal.timeout(2_000) });
         const body = await r.json();
         return r.ok && body?.value?.ready !== false;
@@ -83,11 +83,14 @@ export class Session {
   }
 
   /** POST /session. `application` is the absolute path of the Tauri binary. */
-  static async create(baseUrl, { application, args = [] }, { timeout = 60_000 } = {}) {
+  static async create(baseUrl, { application, args = [] }, { timeout = 30_000 } = {}) {
     const body = {
       capabilities: {
         alwaysMatch: {
+          // tauri-driver turns this into webkitgtk:browserOptions on Linux.
           'tauri:options': { application: path.resolve(application), args },
+          // Optional; WebKitWebDriver reports wry's name and accepts it.
+          browserName: 'wry',
         },
       },
     };

@@ -12,3 +12,4 @@ mod catalog;
 mod cli;
 mod connect;
 mod crash;
+mod health;

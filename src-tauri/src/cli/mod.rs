@@ -18,6 +18,8 @@ use crate::paths::Paths;
 use crate::secrets::Secret;
 use crate::store::Connection;
 
+mod reset;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "keyport",
@@ -68,6 +70,67 @@ pub enum Command {
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Check a connection now: refresh if due, then the provider's check call.
+    Check {
+        /// Connection id or account email.
+        connection: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a fresh access token for a connection (and nothing else).
+    Token {
+        /// Connection id or account email.
+        connection: String,
+    },
+    /// Sign in again on a connection; must be the same account.
+    Reconnect {
+        /// Connection id or account email.
+        connection: String,
+        #[arg(long)]
+        redirect: Option<String>,
+        #[arg(long)]
+        no_browser: bool,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grant more access on a connection: the missing scopes, or --scopes.
+    Grant {
+        /// Connection id or account email.
+        connection: String,
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        #[arg(long)]
+        redirect: Option<String>,
+        #[arg(long)]
+        no_browser: bool,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disconnect: revoke at the provider, delete the tokens and the connection.
+    Disconnect {
+        /// Connection id or account email.
+        connection: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a connection from an existing refresh token (read from stdin).
+    Import {
+        integration: String,
+        #[arg(long, required = true)]
+        refresh_token_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove all of Keyport's data on this machine: the data folder and
+    /// every keyring entry Keyport made. Asks first unless --yes.
+    Reset {
+        #[arg(long)]
+        yes: bool,
     },
     /// Manage the OAuth clients Keyport uses per provider.
     Client {
@@ -139,6 +202,11 @@ fn wants_json(cmd: &Command) -> bool {
         Command::Integrations { json: true }
             | Command::Connect { json: true, .. }
             | Command::List { json: true }
+            | Command::Check { json: true, .. }
+            | Command::Reconnect { json: true, .. }
+            | Command::Grant { json: true, .. }
+            | Command::Disconnect { json: true, .. }
+            | Command::Import { json: true, .. }
             | Command::Client {
                 command: ClientCommand::List { json: true }
             }
@@ -171,9 +239,18 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 async fn execute(paths: Paths, command: Command) -> Result<()> {
+    if let Command::Reset { yes } = command {
+        return reset::run(paths, yes).await;
+    }
     let kp = Keyport::open(paths)?;
     if !matches!(command, Command::Integrations { .. }) {
         kp.recover().await?;
+    }
+    if matches!(
+        command,
+        Command::List { .. } | Command::Check { .. } | Command::Disconnect { .. }
+    ) {
+        kp.retry_revocations().await?;
     }
     match command {
         Command::Integrations { json } => integrations(&kp, json),
@@ -210,6 +287,72 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             Ok(())
         }
         Command::List { json } => list(&kp, json),
+        Command::Check { connection, json } => {
+            let result = kp.check(&connection).await;
+            let c = kp.get(&connection)?;
+            if json {
+                print_json(&c)?;
+            } else {
+                println!("{}", health_line(&c));
+            }
+            result.map(|_| ())
+        }
+        Command::Token { connection } => {
+            let token = kp.access_token(&connection).await?;
+            println!("{}", token.expose());
+            Ok(())
+        }
+        Command::Reconnect {
+            connection,
+            redirect,
+            no_browser,
+            timeout,
+            json,
+        } => {
+            let opts = ConnectOptions {
+                redirect: redirect.as_deref().map(RedirectMode::parse).transpose()?,
+                ..Default::default()
+            };
+            let started = kp.reconnect(&connection, opts).await?;
+            finish_in_browser(&kp, started, no_browser, Duration::from_secs(timeout), json).await
+        }
+        Command::Grant {
+            connection,
+            scopes,
+            redirect,
+            no_browser,
+            timeout,
+            json,
+        } => {
+            let opts = ConnectOptions {
+                redirect: redirect.as_deref().map(RedirectMode::parse).transpose()?,
+                ..Default::default()
+            };
+            let started = kp.grant_more(&connection, scopes, opts).await?;
+            finish_in_browser(&kp, started, no_browser, Duration::from_secs(timeout), json).await
+        }
+        Command::Disconnect { connection, json } => {
+            let done = kp.disconnect(&connection).await?;
+            if json {
+                print_json(&done)
+            } else {
+                println!("{}", done.message);
+                Ok(())
+            }
+        }
+        Command::Import {
+            integration, json, ..
+        } => {
+            let token = read_secret_stdin("refresh token")?;
+            let c = kp.import(&integration, token).await?;
+            if json {
+                print_json(&c)
+            } else {
+                println!("{}", describe(&c));
+                Ok(())
+            }
+        }
+        Command::Reset { .. } => unreachable!("handled above"),
         Command::Client { command } => client(&kp, command).await,
     }
 }
@@ -246,8 +389,23 @@ async fn connect(
     timeout: Duration,
     json: bool,
 ) -> Result<()> {
-    let mut started = kp.initiate(integration, opts).await?;
-    let name = kp.integration(integration)?.name.clone();
+    let started = kp.initiate(integration, opts).await?;
+    finish_in_browser(kp, started, no_browser, timeout, json).await
+}
+
+/// Sends the person to the browser and waits for the sign-in to end.
+async fn finish_in_browser(
+    kp: &Keyport,
+    mut started: crate::connections::Initiated,
+    no_browser: bool,
+    timeout: Duration,
+    json: bool,
+) -> Result<()> {
+    let name = kp
+        .store
+        .flow(&started.flow_id)?
+        .and_then(|f| kp.integration(&f.integration).ok().map(|i| i.name.clone()))
+        .unwrap_or_default();
     if no_browser {
         eprintln!("Open this link in your browser to connect {name}:");
         println!("{}", started.auth_url);
@@ -376,6 +534,50 @@ async fn client(kp: &Keyport, command: ClientCommand) -> Result<()> {
             }
         }
     }
+}
+
+/// Reads a secret from standard input (never from arguments, which other
+/// users can see in the process list).
+fn read_secret_stdin(what: &str) -> Result<Secret> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("Paste the {what}, then press Enter and Ctrl-D:");
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    let s = s.trim().to_string();
+    if s.is_empty() {
+        return Err(Error::InvalidInput(format!("no {what} on standard input")));
+    }
+    Ok(Secret::new(s))
+}
+
+/// One line for `keyport check`.
+fn health_line(c: &Connection) -> String {
+    let who = c.email.as_deref().unwrap_or("?");
+    let checked = c
+        .last_checked_at
+        .map(|t| {
+            format!(
+                "checked {} s ago",
+                ((crate::store::now_ms() - t) / 1000).max(0)
+            )
+        })
+        .unwrap_or_else(|| "never checked".into());
+    let mut line = format!(
+        "{who} — {} — {} — {checked}",
+        c.integration,
+        c.status.as_str()
+    );
+    if let Some(code) = &c.last_error_code {
+        line.push_str(&format!(
+            " — last error {code}: {}",
+            c.last_error_message.as_deref().unwrap_or("")
+        ));
+    }
+    if !c.missing_scopes.is_empty() {
+        line.push_str(&format!(" — missing {}", c.missing_scopes.join(", ")));
+    }
+    line
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {

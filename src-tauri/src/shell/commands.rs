@@ -10,7 +10,7 @@ use tauri_plugin_opener::OpenerExt;
 
 use super::{emit_flow, AppState};
 use crate::catalog::RedirectMode;
-use crate::connections::{ConnectOptions, IntegrationSummary, FLOW_LIFETIME};
+use crate::connections::{ConnectOptions, Initiated, IntegrationSummary, Keyport, FLOW_LIFETIME};
 use crate::error::{Error, Result};
 use crate::store::Connection;
 
@@ -116,7 +116,18 @@ pub async fn start_connect(
         redirect,
         ..Default::default()
     };
-    let mut started = kp.initiate(&integration, opts).await?;
+    let started = kp.initiate(&integration, opts).await?;
+    Ok(follow(&app, &state, kp, started))
+}
+
+/// Opens the browser for a started flow and, in loopback mode, serves the
+/// redirect in the background; the result arrives as a `keyport://flow` event.
+fn follow(
+    app: &AppHandle,
+    state: &AppState,
+    kp: Keyport,
+    mut started: Initiated,
+) -> StartedConnect {
     let browser_opened = match crate::browser::open_with_env(&started.auth_url) {
         Some(r) => r.is_ok(),
         None => app
@@ -147,13 +158,73 @@ pub async fn start_connect(
             emit_flow(&app, Some(flow_id), result);
         });
     }
-    Ok(StartedConnect {
+    StartedConnect {
         connection_id: started.connection_id,
         flow_id: started.flow_id,
         auth_url: started.auth_url,
         redirect_mode: started.redirect_mode,
         browser_opened,
-    })
+    }
+}
+
+#[tauri::command]
+pub async fn reconnect_connection(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    connection_id: String,
+    redirect: Option<RedirectMode>,
+) -> Result<StartedConnect> {
+    let kp = state.keyport()?.clone();
+    let opts = ConnectOptions {
+        redirect,
+        ..Default::default()
+    };
+    let started = kp.reconnect(&connection_id, opts).await?;
+    Ok(follow(&app, &state, kp, started))
+}
+
+/// Asks for the missing scopes (or `scopes`) on an existing connection.
+#[tauri::command]
+pub async fn grant_access(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    connection_id: String,
+    scopes: Option<Vec<String>>,
+    redirect: Option<RedirectMode>,
+) -> Result<StartedConnect> {
+    let kp = state.keyport()?.clone();
+    let opts = ConnectOptions {
+        redirect,
+        ..Default::default()
+    };
+    let started = kp.grant_more(&connection_id, scopes, opts).await?;
+    Ok(follow(&app, &state, kp, started))
+}
+
+#[tauri::command]
+pub async fn check_connection(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    connection_id: String,
+) -> Result<Connection> {
+    let kp = state.keyport()?.clone();
+    let result = kp.check(&connection_id).await;
+    let _ = tauri::Emitter::emit(&app, super::CONNECTIONS_EVENT, ());
+    if let Ok(c) = kp.get(&connection_id) {
+        super::notify_if_needs_reauth(&app, &c);
+    }
+    result
+}
+
+#[tauri::command]
+pub async fn disconnect_connection(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    connection_id: String,
+) -> Result<crate::revocation::Disconnected> {
+    let done = state.keyport()?.disconnect(&connection_id).await?;
+    let _ = tauri::Emitter::emit(&app, super::CONNECTIONS_EVENT, ());
+    Ok(done)
 }
 
 #[tauri::command]

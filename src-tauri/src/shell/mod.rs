@@ -65,6 +65,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -78,6 +79,10 @@ pub fn run(initial_url: Option<String>) -> i32 {
             commands::remove_client,
             commands::connection_events,
             commands::rename_connection,
+            commands::reconnect_connection,
+            commands::grant_access,
+            commands::check_connection,
+            commands::disconnect_connection,
         ])
         .setup(move |app| {
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
@@ -108,10 +113,22 @@ pub fn run(initial_url: Option<String>) -> i32 {
             }
             if let Ok(kp) = app.state::<AppState>().keyport() {
                 let kp = kp.clone();
+                let handle = app.handle().clone();
                 tauri::async_runtime::spawn(async move {
                     if let Err(e) = kp.recover().await {
                         tracing::warn!(code = e.code(), "recovery failed: {e}");
                     }
+                    let on_done: crate::health::OnChecked = Arc::new(move |id, _result| {
+                        let _ = handle.emit(CONNECTIONS_EVENT, ());
+                        if let Some(c) = handle
+                            .try_state::<AppState>()
+                            .and_then(|s| s.keyport().ok().and_then(|kp| kp.get(id).ok()))
+                        {
+                            notify_if_needs_reauth(&handle, &c);
+                        }
+                    });
+                    kp.run_scheduler(SCHEDULER_TICK, crate::health::DEFAULT_CONCURRENCY, on_done)
+                        .await;
                 });
             }
             tracing::info!("Keyport window started");
@@ -131,7 +148,35 @@ pub fn run(initial_url: Option<String>) -> i32 {
     }
 }
 
-fn focus(app: &AppHandle) {
+/// How often the GUI looks for due health checks.
+const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A desktop notification when a connection newly needs the person.
+pub(crate) fn notify_if_needs_reauth(app: &AppHandle, c: &crate::store::Connection) {
+    use tauri_plugin_notification::NotificationExt;
+    if c.status != crate::store::Status::NeedsReauth {
+        return;
+    }
+    let mut notified = NOTIFIED.lock().unwrap_or_else(|p| p.into_inner());
+    if !notified.insert(c.id.clone()) {
+        return;
+    }
+    let who = c.email.as_deref().unwrap_or("A connection");
+    let _ = app
+        .notification()
+        .builder()
+        .title("Keyport: reconnect needed")
+        .body(format!(
+            "{who} ({}) needs you to sign in again.",
+            c.integration
+        ))
+        .show();
+}
+
+static NOTIFIED: std::sync::LazyLock<Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+pub(crate) fn focus(app: &AppHandle) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
         let _ = w.show();

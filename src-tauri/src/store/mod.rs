@@ -105,11 +105,17 @@ pub struct Connection {
     pub last_check_ok: Option<bool>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Transient refresh failures in a row.
+    pub refresh_failures: i64,
+    /// No refresh before this time (ms) after transient failures.
+    pub retry_after: Option<i64>,
+    pub last_refreshed_at: Option<i64>,
 }
 
 const CONNECTION_COLUMNS: &str = "id, integration, provider, status, label, subject, email, \
     display_name, requested_scopes, granted_scopes, missing_scopes, redirect_mode, profile, \
-    last_error_code, last_error_message, last_checked_at, last_check_ok, created_at, updated_at";
+    last_error_code, last_error_message, last_checked_at, last_check_ok, created_at, updated_at, \
+    refresh_failures, retry_after, last_refreshed_at";
 
 fn json_list(row: &Row, idx: usize) -> rusqlite::Result<Vec<String>> {
     let text: String = row.get(idx)?;
@@ -143,6 +149,9 @@ impl Connection {
             last_check_ok: row.get(16)?,
             created_at: row.get(17)?,
             updated_at: row.get(18)?,
+            refresh_failures: row.get(19)?,
+            retry_after: row.get(20)?,
+            last_refreshed_at: row.get(21)?,
         })
     }
 }
@@ -433,7 +442,8 @@ impl Store {
             "UPDATE connections SET status = 'active', subject = ?2, email = ?3, display_name = ?4, \
              requested_scopes = ?5, granted_scopes = ?6, missing_scopes = ?7, profile = ?8, \
              last_error_code = NULL, last_error_message = NULL, last_checked_at = ?9, \
-             last_check_ok = 1, redirect_mode = ?10, updated_at = ?9 WHERE id = ?1",
+             last_check_ok = 1, redirect_mode = ?10, refresh_failures = 0, retry_after = NULL, \
+             last_refreshed_at = ?9, updated_at = ?9 WHERE id = ?1",
             params![
                 id,
                 a.subject,
@@ -468,6 +478,155 @@ impl Store {
     pub fn delete_connection(tx: &rusqlite::Transaction, id: &str) -> Result<()> {
         tx.execute("DELETE FROM connections WHERE id = ?1", [id])?;
         Ok(())
+    }
+
+    // ---- health ----
+
+    /// A refresh worked: back to `active` (from `degraded`), backoff cleared.
+    pub fn record_refresh_ok(&self, id: &str, granted_scopes: &[String]) -> Result<()> {
+        self.db().execute(
+            "UPDATE connections SET status = CASE WHEN status = 'degraded' THEN 'active' ELSE status END, \
+             granted_scopes = ?2, refresh_failures = 0, retry_after = NULL, last_refreshed_at = ?3, \
+             last_error_code = CASE WHEN status = 'degraded' THEN NULL ELSE last_error_code END, \
+             last_error_message = CASE WHEN status = 'degraded' THEN NULL ELSE last_error_message END, \
+             updated_at = ?3 WHERE id = ?1",
+            params![id, to_json(granted_scopes), now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// A transient failure: `degraded` with the error, no refresh before
+    /// `retry_after`. Returns whether the status changed.
+    pub fn record_transient(&self, id: &str, error: &Error, retry_after: i64) -> Result<bool> {
+        self.transaction(|tx| {
+            let before: String =
+                tx.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
+            tx.execute(
+                "UPDATE connections SET status = CASE WHEN status = 'active' THEN 'degraded' ELSE status END, \
+                 refresh_failures = refresh_failures + 1, retry_after = ?2, last_error_code = ?3, \
+                 last_error_message = ?4, updated_at = ?5 WHERE id = ?1",
+                params![id, retry_after, error.code(), error.to_string(), now_ms()],
+            )?;
+            let changed = before == "active";
+            if changed {
+                Store::append_event(tx, Some(id), None, "degraded", Some(error.code()), Some(&error.to_string()))?;
+            }
+            Ok(changed)
+        })
+    }
+
+    /// The provider no longer accepts the grant (or scopes are gone).
+    pub fn mark_needs_reauth(
+        &self,
+        id: &str,
+        error: &Error,
+        missing_scopes: Option<&[String]>,
+    ) -> Result<bool> {
+        self.transaction(|tx| {
+            let before: String =
+                tx.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
+            tx.execute(
+                "UPDATE connections SET status = 'needs_reauth', last_error_code = ?2, last_error_message = ?3, \
+                 missing_scopes = COALESCE(?4, missing_scopes), retry_after = NULL, updated_at = ?5 WHERE id = ?1",
+                params![id, error.code(), error.to_string(), missing_scopes.map(to_json), now_ms()],
+            )?;
+            let changed = before != "needs_reauth";
+            if changed {
+                Store::append_event(tx, Some(id), None, "needs_reauth", Some(error.code()), Some(&error.to_string()))?;
+            }
+            Ok(changed)
+        })
+    }
+
+    /// The result of a health check.
+    pub fn record_check(
+        &self,
+        id: &str,
+        ok: bool,
+        profile: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        self.db().execute(
+            "UPDATE connections SET last_checked_at = ?2, last_check_ok = ?3, \
+             profile = COALESCE(?4, profile) WHERE id = ?1",
+            params![id, now_ms(), ok, profile.map(|p| p.to_string())],
+        )?;
+        Ok(())
+    }
+
+    // ---- revocations owed ----
+
+    pub fn queue_revocation(tx: &rusqlite::Transaction, c: &Connection) -> Result<()> {
+        let now = now_ms();
+        tx.execute(
+            "INSERT OR REPLACE INTO revocations (connection_id, integration, provider, email, attempts, \
+             next_attempt, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
+            params![c.id, c.integration, c.provider, c.email, now],
+        )?;
+        Ok(())
+    }
+
+    /// Revocations due now: (connection id, integration, attempts).
+    pub fn due_revocations(&self) -> Result<Vec<(String, String, i64)>> {
+        let db = self.db();
+        let mut stmt = db.prepare_cached(
+            "SELECT connection_id, integration, attempts FROM revocations WHERE next_attempt <= ?1",
+        )?;
+        let rows = stmt.query_map([now_ms()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Every owed revocation, due or not.
+    pub fn due_revocations_all(&self) -> Result<Vec<(String, String, i64)>> {
+        let db = self.db();
+        let mut stmt =
+            db.prepare_cached("SELECT connection_id, integration, attempts FROM revocations")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn pending_revocations(&self) -> Result<usize> {
+        Ok(self
+            .db()
+            .query_row("SELECT count(*) FROM revocations", [], |r| {
+                r.get::<_, i64>(0)
+            })? as usize)
+    }
+
+    pub fn revocation_failed(
+        &self,
+        connection_id: &str,
+        error: &Error,
+        next_attempt: i64,
+    ) -> Result<()> {
+        self.db().execute(
+            "UPDATE revocations SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE connection_id = ?1",
+            params![connection_id, next_attempt, error.code()],
+        )?;
+        Ok(())
+    }
+
+    pub fn revocation_done(&self, connection_id: &str, kind: &str, message: &str) -> Result<()> {
+        self.transaction(|tx| {
+            let integration: Option<String> = tx
+                .query_row(
+                    "SELECT integration FROM revocations WHERE connection_id = ?1",
+                    [connection_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "DELETE FROM revocations WHERE connection_id = ?1",
+                [connection_id],
+            )?;
+            Store::append_event(
+                tx,
+                Some(connection_id),
+                integration.as_deref(),
+                kind,
+                None,
+                Some(message),
+            )
+        })
     }
 
     // ---- pending flows ----

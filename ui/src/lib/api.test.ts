@@ -38,10 +38,74 @@ describe('commands', () => {
     expect(error.code).toBe(BAD_REPLY);
   });
 
-  it('start_connect passes the integration id as `integration`', async () => {
-    invoke.mockResolvedValue({ connection_id: 'c1', auth_url: 'https://x' });
+  it('start_connect sends the integration and every option, null when not chosen', async () => {
+    invoke.mockResolvedValue({ connection_id: 'c1', flow_id: 'f1', auth_url: 'https://x', browser_opened: true });
     await api.startConnect('gmail');
-    expect(invoke).toHaveBeenCalledWith('start_connect', { integration: 'gmail' });
+    expect(invoke).toHaveBeenLastCalledWith('start_connect', {
+      integration: 'gmail',
+      preset: null,
+      scopes: null,
+      redirect: null,
+    });
+    await api.startConnect('gmail', { preset: 'send', redirect: 'deep-link' });
+    expect(invoke).toHaveBeenLastCalledWith('start_connect', {
+      integration: 'gmail',
+      preset: 'send',
+      scopes: null,
+      redirect: 'deep-link',
+    });
+    await api.startConnect('gmail', { scopes: ['a', 'b'] });
+    expect(invoke).toHaveBeenLastCalledWith('start_connect', {
+      integration: 'gmail',
+      preset: null,
+      scopes: ['a', 'b'],
+      redirect: null,
+    });
+  });
+
+  it('multi-word arguments are camelCase (Tauri maps them to snake_case)', async () => {
+    invoke.mockResolvedValue(null);
+    await api.cancelConnect('flow-1');
+    expect(invoke).toHaveBeenLastCalledWith('cancel_connect', { flowId: 'flow-1' });
+    invoke.mockResolvedValue([]);
+    await api.connectionEvents('conn-1');
+    expect(invoke).toHaveBeenLastCalledWith('connection_events', { connectionId: 'conn-1' });
+    invoke.mockResolvedValue(null);
+    await api.setClient('google', ' id-1 ', 's3cret');
+    expect(invoke).toHaveBeenLastCalledWith('set_client', {
+      provider: 'google',
+      clientId: 'id-1',
+      clientSecret: 's3cret',
+    });
+    await api.setClient('google', 'id-1', null);
+    expect(invoke).toHaveBeenLastCalledWith('set_client', { provider: 'google', clientId: 'id-1', clientSecret: null });
+    invoke.mockResolvedValue(true);
+    await expect(api.removeClient('google')).resolves.toBe(true);
+    expect(invoke).toHaveBeenLastCalledWith('remove_client', { provider: 'google' });
+    invoke.mockResolvedValue(null);
+    await api.openExternal('https://example.org/guide');
+    expect(invoke).toHaveBeenLastCalledWith('open_external', { url: 'https://example.org/guide' });
+  });
+
+  it('rename_connection trims the label and sends null for a blank one', async () => {
+    invoke.mockResolvedValue({ id: 'conn-1' });
+    await api.renameConnection('conn-1', '  Shared inbox ');
+    expect(invoke).toHaveBeenLastCalledWith('rename_connection', { connectionId: 'conn-1', label: 'Shared inbox' });
+    await api.renameConnection('conn-1', '   ');
+    expect(invoke).toHaveBeenLastCalledWith('rename_connection', { connectionId: 'conn-1', label: null });
+    await api.renameConnection('conn-1', null);
+    expect(invoke).toHaveBeenLastCalledWith('rename_connection', { connectionId: 'conn-1', label: null });
+  });
+
+  it.each([
+    ['listConnections', 'list_connections'],
+    ['listClients', 'list_clients'],
+  ] as const)('%s calls %s and rejects a non-array reply', async (fn, command) => {
+    invoke.mockResolvedValue([]);
+    await expect(api[fn]()).resolves.toEqual([]);
+    expect(invoke).toHaveBeenLastCalledWith(command, undefined);
+    invoke.mockResolvedValue({ items: [] });
+    expect((await rejection(api[fn]())).code).toBe(BAD_REPLY);
   });
 
   it('app_info is called without arguments', async () => {
@@ -54,15 +118,26 @@ describe('commands', () => {
     expect(invoke).toHaveBeenCalledWith('app_info', undefined);
   });
 
-  it('onConnectFlow listens to `connect-flow` and hands over the payload', async () => {
+  it('onFlow listens to `keyport://flow` and hands over the payload', async () => {
     const unlisten = () => {};
     listen.mockResolvedValue(unlisten);
     const seen: unknown[] = [];
-    await expect(api.onConnectFlow((update) => seen.push(update))).resolves.toBe(unlisten);
-    expect(listen).toHaveBeenCalledWith('connect-flow', expect.any(Function));
+    await expect(api.onFlow((event) => seen.push(event))).resolves.toBe(unlisten);
+    expect(listen).toHaveBeenCalledWith('keyport://flow', expect.any(Function));
     const deliver = listen.mock.calls[0]![1] as (event: { payload: unknown }) => void;
-    deliver({ payload: { integration: 'gmail', state: 'active' } });
-    expect(seen).toEqual([{ integration: 'gmail', state: 'active' }]);
+    const payload = { flow_id: 'f1', connection: null, error: { code: 'oauth.access_denied', message: 'No' } };
+    deliver({ payload });
+    expect(seen).toEqual([payload]);
+  });
+
+  it('onConnectionsChanged listens to `keyport://connections-changed`', async () => {
+    listen.mockResolvedValue(() => {});
+    let calls = 0;
+    await api.onConnectionsChanged(() => (calls += 1));
+    expect(listen).toHaveBeenCalledWith('keyport://connections-changed', expect.any(Function));
+    const deliver = listen.mock.calls[0]![1] as (event: { payload: unknown }) => void;
+    deliver({ payload: null });
+    expect(calls).toBe(1);
   });
 });
 

@@ -1,8 +1,8 @@
 // The one place the UI talks to the Rust backend. Every command and event the
 // UI uses is a typed function here; components never call `invoke` or `listen`.
 //
-// Argument keys are written as the Rust parameter names (snake_case) so the
-// mapping is obvious; Tauri would also accept camelCase for single words.
+// Argument keys are camelCase: Tauri maps them to the Rust parameter names
+// (`flowId` → `flow_id`). Replies keep the backend's snake_case field names.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 
@@ -41,16 +41,85 @@ export interface AppInfo {
   config_dir: string;
 }
 
+export type ConnectionStatus = 'initiated' | 'active' | 'degraded' | 'needs_reauth' | 'failed';
+
+/** A connection row as the backend keeps it (no tokens: those stay in the keyring). */
+export interface Connection {
+  id: string;
+  integration: string;
+  provider: string;
+  status: ConnectionStatus;
+  /** The user's own name for it, e.g. "Shared inbox". */
+  label: string | null;
+  subject: string | null;
+  email: string | null;
+  display_name: string | null;
+  requested_scopes: string[];
+  granted_scopes: string[];
+  missing_scopes: string[];
+  redirect_mode: RedirectMode;
+  /** What the provider's check call said, e.g. `{ emailAddress, messagesTotal }` for Gmail. */
+  profile: Record<string, unknown> | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  /** Milliseconds since the epoch. */
+  last_checked_at: number | null;
+  last_check_ok: boolean | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One entry of a connection's history, newest first from `connection_events`. */
+export interface ConnectionEvent {
+  id: number;
+  connection_id: string | null;
+  integration: string | null;
+  at: number;
+  /** e.g. "connect_started", "connected", "scopes_granted", "failed". */
+  kind: string;
+  code: string | null;
+  message: string | null;
+}
+
+/** An OAuth client the user set for a provider. The secret itself never leaves the backend. */
+export interface OAuthClient {
+  provider: string;
+  client_id: string;
+  has_secret: boolean;
+  updated_at: number;
+}
+
+export interface ConnectOptions {
+  /** A preset id of the integration; `null` lets the backend use the default one. */
+  preset?: string | null;
+  /** Exact scopes to ask for; they override the preset. */
+  scopes?: string[] | null;
+  /** `null` uses the integration's default mode. */
+  redirect?: RedirectMode | null;
+}
+
 /** What `start_connect` resolves with (the connection row exists before the browser opens). */
 export interface ConnectStarted {
   connection_id: string;
+  flow_id: string;
   auth_url: string;
+  redirect_mode: RedirectMode;
+  /** False when the backend could not open the browser: the user has to copy the link. */
+  browser_opened: boolean;
 }
 
-/** Progress of a connect flow, pushed by the backend on the `connect-flow` event. */
-export type ConnectFlowUpdate =
-  | { integration: string; connection_id: string; state: 'active'; account: string }
-  | { integration: string; connection_id: string; state: 'failed'; error: KeyportErrorPayload };
+/**
+ * A sign-in ended, pushed on `keyport://flow`. `flow_id` is null when the result
+ * came in through a deep link, which does not say which flow it belonged to.
+ */
+export interface FlowEvent {
+  flow_id: string | null;
+  connection: Connection | null;
+  error: KeyportErrorPayload | null;
+}
+
+export const FLOW_EVENT = 'keyport://flow';
+export const CONNECTIONS_CHANGED_EVENT = 'keyport://connections-changed';
 
 /** The serialised error every command rejects with. */
 export interface KeyportErrorPayload {
@@ -110,24 +179,88 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
   }
 }
 
-export async function listIntegrations(): Promise<IntegrationSummary[]> {
-  const reply = await call<unknown>('list_integrations');
+/** A command that answers with an array; anything else is a bad reply. */
+async function callList<T>(command: string, what: string, args?: Record<string, unknown>): Promise<T[]> {
+  const reply = await call<unknown>(command, args);
   if (!Array.isArray(reply)) {
-    throw new KeyportError(BAD_REPLY, 'The list of integrations came back in an unexpected shape.');
+    throw new KeyportError(BAD_REPLY, `The list of ${what} came back in an unexpected shape.`);
   }
-  return reply as IntegrationSummary[];
+  return reply as T[];
+}
+
+export function listIntegrations(): Promise<IntegrationSummary[]> {
+  return callList<IntegrationSummary>('list_integrations', 'integrations');
 }
 
 export function appInfo(): Promise<AppInfo> {
   return call<AppInfo>('app_info');
 }
 
-/** Begin connecting `integrationId`; the backend opens the consent page in the browser. */
-export function startConnect(integrationId: string): Promise<ConnectStarted> {
-  return call<ConnectStarted>('start_connect', { integration: integrationId });
+/**
+ * Begin connecting `integration`. The backend opens the consent page in the
+ * browser itself; the end of the flow arrives on `onFlow`.
+ */
+export function startConnect(integration: string, options: ConnectOptions = {}): Promise<ConnectStarted> {
+  return call<ConnectStarted>('start_connect', {
+    integration,
+    preset: options.preset ?? null,
+    scopes: options.scopes ?? null,
+    redirect: options.redirect ?? null,
+  });
 }
 
-/** Follow connect flows to the end (success or failure). Returns an unsubscribe function. */
-export function onConnectFlow(handler: (update: ConnectFlowUpdate) => void): Promise<UnlistenFn> {
-  return listen<ConnectFlowUpdate>('connect-flow', (event) => handler(event.payload));
+/** Stop waiting for a sign-in (closes its loopback listener, forgets its state). */
+export async function cancelConnect(flowId: string): Promise<void> {
+  await call<null>('cancel_connect', { flowId });
+}
+
+/** Open an https link in the system browser (the backend refuses anything else). */
+export async function openExternal(url: string): Promise<void> {
+  await call<null>('open_external', { url });
+}
+
+export function listConnections(): Promise<Connection[]> {
+  return callList<Connection>('list_connections', 'connections');
+}
+
+/** History of one connection, newest first. */
+export function connectionEvents(connectionId: string): Promise<ConnectionEvent[]> {
+  return callList<ConnectionEvent>('connection_events', 'events', { connectionId });
+}
+
+/** Give a connection a label of the user's choosing; `null` (or blank) clears it. */
+export function renameConnection(connectionId: string, label: string | null): Promise<Connection> {
+  const trimmed = label?.trim() ?? '';
+  return call<Connection>('rename_connection', { connectionId, label: trimmed === '' ? null : trimmed });
+}
+
+export function listClients(): Promise<OAuthClient[]> {
+  return callList<OAuthClient>('list_clients', 'OAuth clients');
+}
+
+/**
+ * Save the OAuth client of `provider`. The secret goes to the keyring; `null`
+ * means the client has none (a secret saved before is removed).
+ */
+export async function setClient(provider: string, clientId: string, clientSecret: string | null): Promise<void> {
+  await call<null>('set_client', { provider, clientId: clientId.trim(), clientSecret });
+}
+
+/** Forget the OAuth client of `provider`; resolves false if there was none. */
+export function removeClient(provider: string): Promise<boolean> {
+  return call<boolean>('remove_client', { provider });
+}
+
+function follow<T>(event: string, handler: (payload: T) => void): Promise<UnlistenFn> {
+  return listen<T>(event, (e) => handler(e.payload));
+}
+
+/** Sign-ins that ended (success or failure). Returns an unsubscribe function. */
+export function onFlow(handler: (event: FlowEvent) => void): Promise<UnlistenFn> {
+  return follow<FlowEvent>(FLOW_EVENT, handler);
+}
+
+/** The set of connections (or one of them) changed: time to refetch the list. */
+export function onConnectionsChanged(handler: () => void): Promise<UnlistenFn> {
+  return follow<unknown>(CONNECTIONS_CHANGED_EVENT, () => handler());
 }

@@ -1,9 +1,20 @@
-import type { IntegrationSummary, ScopePreset } from '../../src/lib/api';
+import type {
+  Connection,
+  ConnectionEvent,
+  ConnectStarted,
+  IntegrationSummary,
+  OAuthClient,
+  ScopePreset,
+} from '../../src/lib/api';
 import type { HarnessConfig } from './harness/protocol';
 
-function preset(id: string, label: string, scopes: string[], isDefault = false): ScopePreset {
-  return { id, label, description: label, scopes, default: isDefault };
+function preset(id: string, label: string, scopes: string[], isDefault = false, description = label): ScopePreset {
+  return { id, label, description, scopes, default: isDefault };
 }
+
+export const GMAIL_READ = 'https://www.googleapis.com/auth/gmail.readonly';
+export const GMAIL_MODIFY = 'https://www.googleapis.com/auth/gmail.modify';
+export const GMAIL_FULL = 'https://mail.google.com/';
 
 export const integrations: IntegrationSummary[] = [
   {
@@ -14,9 +25,9 @@ export const integrations: IntegrationSummary[] = [
     icon: 'gmail',
     access: 'Read your mail',
     presets: [
-      preset('read', 'Read only', ['https://www.googleapis.com/auth/gmail.readonly'], true),
-      preset('send', 'Read & send', ['https://www.googleapis.com/auth/gmail.modify']),
-      preset('full', 'Full mailbox (IMAP/SMTP)', ['https://mail.google.com/']),
+      preset('read', 'Read only', [GMAIL_READ], true, 'Read messages and settings. Can’t send or delete.'),
+      preset('send', 'Read & send', [GMAIL_MODIFY], false, 'Read, label and send mail. Can’t delete for good.'),
+      preset('full', 'Full mailbox (IMAP/SMTP)', [GMAIL_FULL], false, 'Everything, for mail programs that use IMAP and SMTP.'),
     ],
     redirect: 'loopback',
     redirect_modes: ['loopback', 'deep-link', 'relay'],
@@ -91,13 +102,102 @@ export const notConfigured = {
   detail: { provider: 'microsoft' },
 };
 
+export const started: ConnectStarted = {
+  connection_id: 'conn-1',
+  flow_id: 'flow-1',
+  auth_url: 'https://accounts.example/o/oauth2/auth?client_id=abc&state=xyz',
+  redirect_mode: 'loopback',
+  browser_opened: true,
+};
+
+const HOUR = 3_600_000;
+/** A fixed "now" would need a fake clock; rows are placed relative to the real one. */
+const now = Date.now();
+
+export function connection(overrides: Partial<Connection> = {}): Connection {
+  return {
+    id: 'conn-1',
+    integration: 'gmail',
+    provider: 'google',
+    status: 'active',
+    label: null,
+    subject: '1001',
+    email: 'ana@firm.example',
+    display_name: 'Ana Ruiz',
+    requested_scopes: [GMAIL_READ],
+    granted_scopes: ['openid', 'email', GMAIL_READ],
+    missing_scopes: [],
+    redirect_mode: 'loopback',
+    profile: { emailAddress: 'ana@firm.example', messagesTotal: 18234, threadsTotal: 9120 },
+    last_error_code: null,
+    last_error_message: null,
+    last_checked_at: now - 5 * 60_000,
+    last_check_ok: true,
+    created_at: now - 40 * 24 * HOUR,
+    updated_at: now - 5 * 60_000,
+    ...overrides,
+  };
+}
+
+/** A bookkeeper's morning: one mailbox needs a sign-in again, one lacks access, the rest fine. */
+export const connections: Connection[] = [
+  connection(),
+  connection({
+    id: 'conn-2',
+    email: 'billing@firm.example',
+    display_name: null,
+    label: 'Shared billing inbox',
+    subject: '1002',
+    granted_scopes: ['openid', 'email', GMAIL_MODIFY],
+    requested_scopes: [GMAIL_MODIFY],
+    last_checked_at: now - 3 * HOUR,
+  }),
+  connection({
+    id: 'conn-3',
+    email: 'zoe@client-co.example',
+    display_name: 'Zoe Park',
+    subject: '1003',
+    status: 'needs_reauth',
+    last_error_code: 'oauth.invalid_grant',
+    last_error_message: 'Google no longer accepts this sign-in. Sign in again to reconnect.',
+    last_checked_at: now - 26 * HOUR,
+    last_check_ok: false,
+  }),
+  connection({
+    id: 'conn-4',
+    integration: 'google-calendar',
+    email: 'ana@firm.example',
+    subject: '1001',
+    granted_scopes: ['openid', 'email'],
+    requested_scopes: ['https://www.googleapis.com/auth/calendar.readonly'],
+    missing_scopes: ['https://www.googleapis.com/auth/calendar.readonly'],
+    profile: null,
+    last_checked_at: null,
+    last_check_ok: null,
+  }),
+];
+
+export const events: ConnectionEvent[] = [
+  { id: 3, connection_id: 'conn-3', integration: 'gmail', at: now - 26 * HOUR, kind: 'check_failed', code: 'oauth.invalid_grant', message: 'Google no longer accepts this sign-in.' },
+  { id: 2, connection_id: 'conn-3', integration: 'gmail', at: now - 30 * 24 * HOUR, kind: 'connected', code: null, message: null },
+  { id: 1, connection_id: 'conn-3', integration: 'gmail', at: now - 30 * 24 * HOUR - 60_000, kind: 'connect_started', code: null, message: null },
+];
+
+export const clients: OAuthClient[] = [
+  { provider: 'google', client_id: '4711-desktop.apps.googleusercontent.com', has_secret: true, updated_at: now - 90 * 24 * HOUR },
+];
+
 /** The mocked backend as a fresh install with Google's client set up. */
 export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig {
   return {
     replies: {
       list_integrations: { ok: integrations },
       app_info: { ok: appInfo },
-      start_connect: { ok: { connection_id: 'conn-1', auth_url: 'https://accounts.example/authorize?x=1' } },
+      list_connections: { ok: [] },
+      list_clients: { ok: clients },
+      start_connect: { ok: started },
+      cancel_connect: { ok: null },
+      connection_events: { ok: events },
       ...overrides,
     },
   };

@@ -1,6 +1,7 @@
 // Builds the mocked-IPC test page with the app's own Vite config and serves it.
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
 import { build } from 'vite';
 import type { TestProject } from 'vitest/node';
 import { appCsp, serveStatic } from './server';
@@ -16,6 +17,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  // Each test file merges its part into this one; start it afresh.
+  rmSync(resolve(ui, 'test-results/ipc-log.json'), { force: true });
   await build({
     root: ui,
     configFile: resolve(ui, 'vite.config.ts'),

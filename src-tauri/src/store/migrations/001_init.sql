@@ -19,6 +19,10 @@ CREATE TABLE connections (
     last_error_message TEXT,
     last_checked_at    INTEGER,
     last_check_ok      INTEGER,
+    -- Refresh backoff after transient failures (ms since epoch).
+    refresh_failures   INTEGER NOT NULL DEFAULT 0,
+    retry_after        INTEGER,
+    last_refreshed_at  INTEGER,
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL
 );
@@ -72,3 +76,17 @@ CREATE TABLE events (
     message       TEXT
 );
 CREATE INDEX events_connection ON events (connection_id, id);
+
+-- Revocations still owed to a provider (RFC 7009). The token to revoke is
+-- the connection's keyring entry, kept until the provider confirms; the
+-- connection row itself is already gone.
+CREATE TABLE revocations (
+    connection_id TEXT PRIMARY KEY,
+    integration   TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    email         TEXT,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    next_attempt  INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    last_error    TEXT
+);

@@ -1,0 +1,254 @@
+//! Handing out access tokens: refresh ahead of expiry, one refresh per
+//! connection at a time across threads (a per-connection async mutex) and
+//! processes (an OS file lock), re-reading the keyring after the wait because
+//! another process may have refreshed already. A rotated refresh token is in
+//! the keyring before the new access token is handed out.
+//!
+//! Failures are classed: `invalid_grant` → `needs_reauth` at once, no more
+//! attempts; transient (network, 5xx, 429) → a few retries with exponential
+//! backoff and jitter, then `degraded` with a growing cooldown, so a broken
+//! provider never sees a refresh storm.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::connections::{crash_point, missing_scopes, Keyport};
+use crate::error::{Error, Result};
+use crate::oauth;
+use crate::secrets::{Secret, TokenSet};
+use crate::store::{now_ms, Connection, Status};
+
+/// Refresh when the access token expires within this margin.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// Attempts per refresh before giving up for a cooldown.
+const ATTEMPTS: u32 = 3;
+/// A provider's Retry-After longer than this ends the attempts at once.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(10);
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+fn now_secs() -> i64 {
+    now_ms() / 1000
+}
+
+fn expires_within(t: &TokenSet, margin: Duration) -> bool {
+    t.expires_at
+        .is_some_and(|at| at <= now_secs() + margin.as_secs() as i64)
+}
+
+fn still_valid(t: &TokenSet) -> bool {
+    !expires_within(t, Duration::from_secs(30))
+}
+
+fn ensure_usable(c: &Connection) -> Result<()> {
+    match c.status {
+        Status::Active | Status::Degraded => Ok(()),
+        Status::NeedsReauth => Err(Error::NeedsReauth(
+            c.last_error_message.clone().unwrap_or_default(),
+        )),
+        Status::Initiated | Status::Failed => Err(Error::NotConnected(c.id.clone())),
+    }
+}
+
+/// The cooldown after `failures` transient failures in a row: 1 min doubling
+/// to 1 h, ±10 % jitter so many connections don't retry in lockstep.
+pub fn cooldown(failures: i64, retry_after: Option<u64>) -> Duration {
+    let base = 60u64.saturating_mul(1 << failures.clamp(0, 6)).min(3600);
+    let jitter = rand::thread_rng().gen_range(0.9..1.1);
+    let d = Duration::from_secs_f64(base as f64 * jitter);
+    d.max(Duration::from_secs(retry_after.unwrap_or(0)))
+}
+
+impl Keyport {
+    /// A valid access token for the connection (by id or email), refreshed
+    /// when it expires within [`REFRESH_MARGIN`].
+    pub async fn access_token(&self, id_or_email: &str) -> Result<Secret> {
+        let conn = self.get(id_or_email)?;
+        self.token_for(&conn, None).await
+    }
+
+    /// As [`access_token`](Self::access_token); with `rejected`, the provider
+    /// refused that access token, so refresh unless it was replaced already.
+    pub(crate) async fn token_for(
+        &self,
+        conn: &Connection,
+        rejected: Option<&Secret>,
+    ) -> Result<Secret> {
+        ensure_usable(conn)?;
+        let needs_refresh = |t: &TokenSet| match rejected {
+            Some(bad) => &t.access_token == bad,
+            None => expires_within(t, REFRESH_MARGIN),
+        };
+        let tokens = self.read_tokens(&conn.id).await?;
+        if !needs_refresh(&tokens) {
+            return Ok(tokens.access_token);
+        }
+        let local = self.refresh_lock(&conn.id);
+        let _in_process = local.lock().await;
+        let _across_processes = self.connection_lock(&conn.id).await?;
+        // Another thread or process may have refreshed while we waited.
+        let tokens = self.read_tokens(&conn.id).await?;
+        if !needs_refresh(&tokens) {
+            return Ok(tokens.access_token);
+        }
+        let conn = self
+            .store
+            .connection(&conn.id)?
+            .ok_or_else(|| Error::ConnectionNotFound(conn.id.clone()))?;
+        ensure_usable(&conn)?;
+        if let Some(until) = conn.retry_after.filter(|u| *u > now_ms()) {
+            if rejected.is_none() && still_valid(&tokens) {
+                return Ok(tokens.access_token);
+            }
+            return Err(Error::CoolingDown {
+                secs: ((until - now_ms()) / 1000).max(1) as u64,
+                last: conn.last_error_message.clone().unwrap_or_default(),
+            });
+        }
+        match self.refresh_with_retries(&conn, &tokens).await {
+            Ok(fresh) => Ok(fresh.access_token),
+            Err(e) if e.is_transient() => {
+                let retry_after = match &e {
+                    Error::RateLimited { retry_after_secs } => *retry_after_secs,
+                    _ => None,
+                };
+                let until =
+                    now_ms() + cooldown(conn.refresh_failures, retry_after).as_millis() as i64;
+                self.store.record_transient(&conn.id, &e, until)?;
+                tracing::warn!(connection = %conn.id, code = e.code(), "refresh failed; cooling down");
+                // The old token still works for a while: keep serving it.
+                if rejected.is_none() && still_valid(&tokens) {
+                    return Ok(tokens.access_token);
+                }
+                Err(e)
+            }
+            Err(e @ (Error::InvalidGrant(_) | Error::NeedsReauth(_))) => {
+                let reason = e.to_string();
+                let needs = Error::NeedsReauth(reason);
+                self.store.mark_needs_reauth(&conn.id, &needs, None)?;
+                tracing::warn!(connection = %conn.id, code = e.code(), "refresh token refused: needs reauth");
+                Err(needs)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn refresh_with_retries(&self, conn: &Connection, tokens: &TokenSet) -> Result<TokenSet> {
+        let Some(refresh_token) = tokens.refresh_token.clone() else {
+            return Err(Error::NeedsReauth(
+                "the provider gave no refresh token".into(),
+            ));
+        };
+        let integration = self.integration(&conn.integration)?.clone();
+        let creds = self.credentials(&integration).await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match oauth::refresh(&self.http, &integration, &creds, &refresh_token).await {
+                Ok(reply) => {
+                    crash_point("refresh.reply_received");
+                    let granted = reply
+                        .scopes
+                        .clone()
+                        .unwrap_or_else(|| tokens.scopes.clone());
+                    let fresh = TokenSet {
+                        access_token: reply.access_token,
+                        // No refresh token in the reply: keep ours.
+                        refresh_token: reply.refresh_token.or(Some(refresh_token)),
+                        expires_at: reply.expires_in.map(|d| now_secs() + d.as_secs() as i64),
+                        scopes: granted.clone(),
+                        token_type: "Bearer".into(),
+                        obtained_at: now_secs(),
+                    };
+                    // Persist (a rotated refresh token!) before anyone uses it.
+                    let (id, set) = (conn.id.clone(), fresh.clone());
+                    self.secrets.run(move |s| s.set_tokens(&id, &set)).await?;
+                    crash_point("refresh.tokens_stored");
+                    self.store.record_refresh_ok(&conn.id, &granted)?;
+                    let missing = missing_scopes(&integration, &conn.requested_scopes, &granted);
+                    if reply.scopes.is_some() && !missing.is_empty() {
+                        let e = Error::ScopesMissing(missing.clone());
+                        self.store.mark_needs_reauth(&conn.id, &e, Some(&missing))?;
+                        return Err(e);
+                    }
+                    tracing::info!(connection = %conn.id, "access token refreshed");
+                    return Ok(fresh);
+                }
+                Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+                    let wait = match &e {
+                        Error::RateLimited {
+                            retry_after_secs: Some(s),
+                        } => Duration::from_secs(*s),
+                        _ => {
+                            let base = 200u64 << (attempt - 1);
+                            Duration::from_millis(base + rand::thread_rng().gen_range(0..base))
+                        }
+                    };
+                    if wait > MAX_INLINE_WAIT {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub(crate) async fn read_tokens(&self, id: &str) -> Result<TokenSet> {
+        let key = id.to_string();
+        self.secrets
+            .run(move |s| s.get_tokens(&key))
+            .await?
+            .ok_or(Error::SecretMissing)
+    }
+
+    fn refresh_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    /// The per-connection OS file lock (held until the returned file drops).
+    async fn connection_lock(&self, id: &str) -> Result<File> {
+        let dir = self.paths.locks_dir();
+        crate::paths::create_private_dir(&dir)?;
+        let path = dir.join(format!("connection-{id}.lock"));
+        tokio::task::spawn_blocking(move || -> Result<File> {
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            let deadline = std::time::Instant::now() + LOCK_WAIT;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => return Ok(file),
+                    Err(std::fs::TryLockError::WouldBlock)
+                        if std::time::Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => return Err(Error::StoreBusy),
+                    Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+                }
+            }
+        })
+        .await
+        .map_err(|e| Error::Io(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldown_grows_and_is_capped() {
+        let first = cooldown(0, None).as_secs_f64();
+        assert!((54.0..=66.0).contains(&first), "{first}");
+        assert!(cooldown(3, None) > cooldown(1, None));
+        assert!(cooldown(40, None) <= Duration::from_secs(3960));
+        assert!(cooldown(0, Some(600)) >= Duration::from_secs(600));
+    }
+}

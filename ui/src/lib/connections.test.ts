@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import type { Connection, IntegrationSummary } from './api';
+import {
+  accessInWords,
+  accountName,
+  attentionReason,
+  countByFilter,
+  eventInWords,
+  eventTone,
+  filterConnections,
+  healthOf,
+  humanizeKey,
+  lastCheckedInWords,
+  providerName,
+  relativeTime,
+  scopesInWords,
+  shortScope,
+  sortConnections,
+} from './connections';
+
+const READ = 'https://www.googleapis.com/auth/gmail.readonly';
+const MODIFY = 'https://www.googleapis.com/auth/gmail.modify';
+const FULL = 'https://mail.google.com/';
+
+const gmail = {
+  id: 'gmail',
+  presets: [
+    { id: 'read', label: 'Read only', description: '', scopes: [READ], default: true },
+    { id: 'send', label: 'Read & send', description: '', scopes: [READ, MODIFY], default: false },
+    { id: 'full', label: 'Full mailbox (IMAP/SMTP)', description: '', scopes: [FULL], default: false },
+  ],
+} as unknown as IntegrationSummary;
+
+function connection(overrides: Partial<Connection> = {}): Connection {
+  return {
+    id: 'c1',
+    integration: 'gmail',
+    provider: 'google',
+    status: 'active',
+    label: null,
+    subject: 's1',
+    email: 'ana@firm.example',
+    display_name: 'Ana',
+    requested_scopes: [READ],
+    granted_scopes: ['openid', 'email', READ],
+    missing_scopes: [],
+    redirect_mode: 'loopback',
+    profile: null,
+    last_error_code: null,
+    last_error_message: null,
+    last_checked_at: null,
+    last_check_ok: null,
+    created_at: 1,
+    updated_at: 1,
+    ...overrides,
+  };
+}
+
+describe('health', () => {
+  it.each([
+    ['active', [], 'active'],
+    ['active', [MODIFY], 'attention'],
+    ['needs_reauth', [], 'attention'],
+    ['degraded', [], 'attention'],
+    ['initiated', [], 'connecting'],
+    ['failed', [], 'failed'],
+    ['failed', [MODIFY], 'failed'],
+  ] as const)('%s with missing %j is %s', (status, missing, health) => {
+    expect(healthOf(connection({ status, missing_scopes: [...missing] }))).toBe(health);
+  });
+
+  it('a state this UI does not know asks for attention', () => {
+    expect(healthOf(connection({ status: 'revoked' as Connection['status'] }))).toBe('attention');
+  });
+});
+
+describe('order and filters', () => {
+  const rows = [
+    connection({ id: 'ok-b', email: 'bob@firm.example' }),
+    connection({ id: 'failed', email: 'x@firm.example', status: 'failed' }),
+    connection({ id: 'ok-a', email: 'Ana@firm.example' }),
+    connection({ id: 'reauth', email: 'zed@firm.example', status: 'needs_reauth' }),
+    connection({ id: 'pending', email: null, display_name: null, status: 'initiated' }),
+    connection({ id: 'missing', email: 'carl@firm.example', missing_scopes: [MODIFY] }),
+  ];
+
+  it('puts needs-attention first, then active, connecting, failed; by account within a group', () => {
+    expect(sortConnections(rows).map((c) => c.id)).toEqual(['missing', 'reauth', 'ok-a', 'ok-b', 'pending', 'failed']);
+    expect(rows[0]!.id).toBe('ok-b'); // the input is left alone
+  });
+
+  it('filters by health and counts each filter', () => {
+    expect(filterConnections(rows, 'attention').map((c) => c.id)).toEqual(['reauth', 'missing']);
+    expect(filterConnections(rows, 'failed').map((c) => c.id)).toEqual(['failed']);
+    expect(filterConnections(rows, 'all')).toHaveLength(6);
+    expect(countByFilter(rows)).toEqual({ all: 6, attention: 2, active: 2, failed: 1 });
+  });
+
+  it('names the account by email, else display name, else “Unknown account”', () => {
+    expect(accountName(connection())).toBe('ana@firm.example');
+    expect(accountName(connection({ email: null }))).toBe('Ana');
+    expect(accountName(connection({ email: ' ', display_name: null }))).toBe('Unknown account');
+  });
+});
+
+describe('scopes in plain words', () => {
+  it('names the presets granted in full, ignoring identity scopes', () => {
+    expect(accessInWords(['openid', 'email', READ], gmail)).toBe('Read only');
+    expect(accessInWords([FULL], gmail)).toBe('Full mailbox (IMAP/SMTP)');
+  });
+
+  it('leaves out a preset that a larger granted preset covers', () => {
+    expect(accessInWords([READ, MODIFY], gmail)).toBe('Read & send');
+    expect(accessInWords([READ, MODIFY, FULL], gmail)).toBe('Read & send, Full mailbox (IMAP/SMTP)');
+  });
+
+  it('falls back to a count when no preset is granted in full', () => {
+    expect(accessInWords([MODIFY, 'openid'], gmail)).toBe('2 permissions');
+    expect(accessInWords(['x'], undefined)).toBe('1 permission');
+    expect(accessInWords([], gmail)).toBe('No access granted');
+  });
+
+  it('lists scopes by preset label, the rest shortened', () => {
+    expect(scopesInWords([FULL], gmail)).toEqual(['Full mailbox (IMAP/SMTP)']);
+    expect(scopesInWords([MODIFY, 'Mail.Send'], gmail)).toEqual(['gmail.modify', 'Mail.Send']);
+  });
+
+  it.each([
+    [READ, 'gmail.readonly'],
+    [FULL, 'mail.google.com'],
+    ['https://graph.microsoft.com/Mail.Read', 'Mail.Read'],
+    ['offline_access', 'offline_access'],
+  ])('shortScope(%s) is %s', (scope, short) => {
+    expect(shortScope(scope)).toBe(short);
+  });
+
+  it('says why a row needs attention', () => {
+    expect(attentionReason(connection({ missing_scopes: [FULL] }), gmail)).toBe(
+      'Missing access: Full mailbox (IMAP/SMTP)',
+    );
+    expect(attentionReason(connection({ status: 'needs_reauth', last_error_message: 'Access was revoked.' }), gmail)).toBe(
+      'Access was revoked.',
+    );
+    expect(attentionReason(connection({ status: 'needs_reauth' }), gmail)).toMatch(/Sign in again/);
+    expect(attentionReason(connection(), gmail)).toBeNull();
+  });
+});
+
+describe('times and events', () => {
+  const now = Date.UTC(2025, 5, 15, 12, 0, 0);
+  it.each([
+    [now - 5_000, 'just now'],
+    [now - 5 * 60_000, '5 min ago'],
+    [now - 3 * 3_600_000, '3 h ago'],
+    [now - 30 * 3_600_000, 'yesterday'],
+    [now - 4 * 86_400_000, '4 days ago'],
+  ])('relativeTime(%i) is %s', (at, words) => {
+    expect(relativeTime(at, now)).toBe(words);
+  });
+
+  it('gives a date for anything older than a week', () => {
+    expect(relativeTime(now - 30 * 86_400_000, now)).toMatch(/2025/);
+  });
+
+  it('says when the connection was last checked and whether that failed', () => {
+    expect(lastCheckedInWords(connection(), now)).toBe('Not checked yet');
+    expect(lastCheckedInWords(connection({ last_checked_at: now - 120_000, last_check_ok: true }), now)).toBe(
+      'Checked 2 min ago',
+    );
+    expect(lastCheckedInWords(connection({ last_checked_at: now - 120_000, last_check_ok: false }), now)).toBe(
+      'Check failed 2 min ago',
+    );
+  });
+
+  it('puts event kinds in words, known or not', () => {
+    expect(eventInWords({ kind: 'scopes_granted' })).toBe('More access granted');
+    expect(eventInWords({ kind: 'connect_started' })).toBe('Sign-in started');
+    expect(eventInWords({ kind: 'token_rotated' })).toBe('Token rotated');
+  });
+
+  it('colours events by outcome', () => {
+    expect(eventTone({ kind: 'connected', code: null })).toBe('ok');
+    expect(eventTone({ kind: 'connected', code: 'oauth.scopes_missing' })).toBe('warn');
+    expect(eventTone({ kind: 'failed', code: 'oauth.access_denied' })).toBe('bad');
+    expect(eventTone({ kind: 'connect_started', code: null })).toBe('neutral');
+  });
+
+  it('humanizes profile keys and provider ids', () => {
+    expect(humanizeKey('messagesTotal')).toBe('Messages total');
+    expect(humanizeKey('threads_total')).toBe('Threads total');
+    expect(providerName('google')).toBe('Google');
+    expect(providerName('acme')).toBe('Acme');
+  });
+});

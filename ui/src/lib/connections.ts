@@ -1,0 +1,210 @@
+// How connections read to a person: health groups, order, plain-word access,
+// relative times. Pure functions; the views only render what these return.
+import type { Connection, ConnectionEvent, IntegrationSummary } from './api';
+
+/** What the user has to know at a glance; several backend states share one. */
+export type Health = 'attention' | 'active' | 'connecting' | 'failed';
+
+export const HEALTH_LABEL: Record<Health, string> = {
+  attention: 'Needs attention',
+  active: 'Active',
+  connecting: 'Connecting',
+  failed: 'Failed',
+};
+
+/** Needs-attention first: those are the rows someone has to act on. */
+const HEALTH_ORDER: Health[] = ['attention', 'active', 'connecting', 'failed'];
+
+export function healthOf(connection: Connection): Health {
+  switch (connection.status) {
+    case 'needs_reauth':
+    case 'degraded':
+      return 'attention';
+    case 'initiated':
+      return 'connecting';
+    case 'failed':
+      return 'failed';
+    case 'active':
+      return connection.missing_scopes.length > 0 ? 'attention' : 'active';
+    default:
+      // A state this UI does not know yet: show it where someone will look.
+      return 'attention';
+  }
+}
+
+/** The account as a person recognises it. */
+export function accountName(connection: Connection): string {
+  return connection.email?.trim() || connection.display_name?.trim() || 'Unknown account';
+}
+
+/** Needs attention first, then active, connecting, failed; by account within a group. */
+export function sortConnections(connections: readonly Connection[]): Connection[] {
+  const rank = (c: Connection) => HEALTH_ORDER.indexOf(healthOf(c));
+  return [...connections].sort(
+    (a, b) =>
+      rank(a) - rank(b) ||
+      accountName(a).localeCompare(accountName(b), undefined, { sensitivity: 'base' }) ||
+      (a.label ?? '').localeCompare(b.label ?? '') ||
+      a.created_at - b.created_at,
+  );
+}
+
+export type HealthFilter = 'all' | 'attention' | 'active' | 'failed';
+
+export const FILTERS: { id: HealthFilter; label: string }[] = [
+  { id: 'all', label: 'All' },
+  { id: 'attention', label: 'Needs attention' },
+  { id: 'active', label: 'Active' },
+  { id: 'failed', label: 'Failed' },
+];
+
+export function filterConnections(connections: readonly Connection[], filter: HealthFilter): Connection[] {
+  return filter === 'all' ? [...connections] : connections.filter((c) => healthOf(c) === filter);
+}
+
+export function countByFilter(connections: readonly Connection[]): Record<HealthFilter, number> {
+  const counts: Record<HealthFilter, number> = { all: connections.length, attention: 0, active: 0, failed: 0 };
+  for (const c of connections) {
+    const health = healthOf(c);
+    if (health !== 'connecting') counts[health] += 1;
+  }
+  return counts;
+}
+
+/** "https://www.googleapis.com/auth/gmail.readonly" → "gmail.readonly"; "Mail.Read" stays. */
+export function shortScope(scope: string): string {
+  const match = /^https?:\/\/([^/]+)\/(.*)$/.exec(scope);
+  if (!match) return scope;
+  const path = match[2]!.replace(/\/+$/, '');
+  return path === '' ? match[1]! : (path.split('/').at(-1) ?? path);
+}
+
+/** Labels of the presets whose scopes are all in `scopes`, leaving out one that another covers. */
+function coveredPresets(scopes: readonly string[], integration: IntegrationSummary | undefined) {
+  const have = new Set(scopes);
+  const covered = (integration?.presets ?? []).filter(
+    (preset) => preset.scopes.length > 0 && preset.scopes.every((s) => have.has(s)),
+  );
+  // "Read & send" with scopes {a, b} makes a covered "Read" with {a} redundant.
+  return covered.filter(
+    (preset) =>
+      !covered.some(
+        (other) =>
+          other !== preset &&
+          other.scopes.length > preset.scopes.length &&
+          preset.scopes.every((s) => other.scopes.includes(s)),
+      ),
+  );
+}
+
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/**
+ * What a connection can do, in plain words: the labels of the integration's
+ * presets that were granted in full, else how many permissions were granted.
+ */
+export function accessInWords(granted: readonly string[], integration: IntegrationSummary | undefined): string {
+  const presets = coveredPresets(granted, integration);
+  if (presets.length > 0) return presets.map((p) => p.label).join(', ');
+  if (granted.length === 0) return 'No access granted';
+  return plural(granted.length, 'permission', 'permissions');
+}
+
+/** Scopes as a person can read them: whole presets by label, the rest shortened. */
+export function scopesInWords(scopes: readonly string[], integration: IntegrationSummary | undefined): string[] {
+  const presets = coveredPresets(scopes, integration);
+  const named = new Set(presets.flatMap((p) => p.scopes));
+  return [...presets.map((p) => p.label), ...scopes.filter((s) => !named.has(s)).map(shortScope)];
+}
+
+/** Why a row needs a look, or null when it is fine. */
+export function attentionReason(connection: Connection, integration: IntegrationSummary | undefined): string | null {
+  const error = connection.last_error_message?.trim();
+  switch (connection.status) {
+    case 'needs_reauth':
+      return error || 'Sign in again to keep this connection working.';
+    case 'degraded':
+      return error || 'The last check did not succeed.';
+    case 'failed':
+      return error || 'The sign-in did not finish.';
+    case 'initiated':
+      return 'Waiting for the sign-in to finish in the browser.';
+    default:
+      return connection.missing_scopes.length > 0
+        ? `Missing access: ${scopesInWords(connection.missing_scopes, integration).join(', ')}`
+        : null;
+  }
+}
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** "just now", "5 min ago", "3 h ago", "yesterday", "4 days ago", then a date. */
+export function relativeTime(at: number, now: number): string {
+  const ago = now - at;
+  if (ago < MINUTE) return 'just now';
+  if (ago < HOUR) return `${Math.floor(ago / MINUTE)} min ago`;
+  if (ago < DAY) return `${Math.floor(ago / HOUR)} h ago`;
+  if (ago < 2 * DAY) return 'yesterday';
+  if (ago < 7 * DAY) return `${Math.floor(ago / DAY)} days ago`;
+  return new Date(at).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' });
+}
+
+export function lastCheckedInWords(connection: Connection, now: number): string {
+  if (connection.last_checked_at === null) return 'Not checked yet';
+  const when = relativeTime(connection.last_checked_at, now);
+  return connection.last_check_ok === false ? `Check failed ${when}` : `Checked ${when}`;
+}
+
+const EVENT_WORDS: Record<string, string> = {
+  connect_started: 'Sign-in started',
+  reconnect_started: 'Reconnect started',
+  grant_started: 'Asked for more access',
+  connected: 'Connected',
+  reconnected: 'Reconnected',
+  scopes_granted: 'More access granted',
+  failed: 'Sign-in failed',
+  cancelled: 'Sign-in cancelled',
+  renamed: 'Renamed',
+  checked: 'Checked',
+  check_failed: 'Check failed',
+  refreshed: 'Access renewed',
+  refresh_failed: 'Renewing access failed',
+  disconnected: 'Disconnected',
+};
+
+/** An event kind ("scopes_granted") in words ("More access granted"). */
+export function eventInWords(event: Pick<ConnectionEvent, 'kind'>): string {
+  const known = EVENT_WORDS[event.kind];
+  if (known) return known;
+  const words = event.kind.replace(/[_.-]+/g, ' ').trim();
+  return words === '' ? 'Event' : words[0]!.toUpperCase() + words.slice(1);
+}
+
+/** "messagesTotal" → "Messages total"; "emailAddress" → "Email address". */
+export function humanizeKey(key: string): string {
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/[_-]+/g, ' ')
+    .trim()
+    .toLowerCase();
+  return words === '' ? key : words[0]!.toUpperCase() + words.slice(1);
+}
+
+const PROVIDER_NAMES: Record<string, string> = { google: 'Google', microsoft: 'Microsoft' };
+
+/** "google" → "Google"; an unknown provider id gets a capital first letter. */
+export function providerName(provider: string): string {
+  return PROVIDER_NAMES[provider] ?? (provider ? provider[0]!.toUpperCase() + provider.slice(1) : provider);
+}
+
+/** The colour of an event's dot in the history: how it went. */
+export function eventTone(event: Pick<ConnectionEvent, 'kind' | 'code'>): 'ok' | 'warn' | 'bad' | 'neutral' {
+  if (/fail|denied|expired|revoked/.test(event.kind)) return 'bad';
+  if (event.code) return 'warn';
+  if (/started|renamed|cancel/.test(event.kind)) return 'neutral';
+  return 'ok';
+}

@@ -1,0 +1,91 @@
+// State the sections share: loaded once, refreshed when the backend says so.
+// Views read `.load` / `.value`; only this module and api.ts know where data comes from.
+import * as api from './api';
+import { parseHash, hrefOf, type Route, type ViewId } from './route';
+
+export type Load<T> =
+  | { kind: 'loading' }
+  | { kind: 'failed'; error: api.KeyportError }
+  | { kind: 'ready'; value: T };
+
+export interface Resource<T> {
+  readonly load: Load<T>;
+  readonly value: T | undefined;
+  /** Fetch on first use only. */
+  ensure(): void;
+  /** Fetch again. `quiet` keeps showing what is there (no loading state, old data kept on failure). */
+  reload(options?: { quiet?: boolean }): Promise<void>;
+  /** Put a newer value in place (e.g. a command's reply) without a round trip. */
+  set(value: T): void;
+}
+
+function resource<T>(fetch: () => Promise<T>): Resource<T> {
+  let load = $state.raw<Load<T>>({ kind: 'loading' });
+  let started = false;
+  let latest = 0;
+
+  async function reload({ quiet = false } = {}) {
+    started = true;
+    const mine = ++latest;
+    if (!quiet || load.kind !== 'ready') load = { kind: 'loading' };
+    try {
+      const value = await fetch();
+      if (mine === latest) load = { kind: 'ready', value };
+    } catch (raw) {
+      if (mine !== latest) return;
+      if (quiet && load.kind === 'ready') return;
+      load = { kind: 'failed', error: api.toKeyportError(raw) };
+    }
+  }
+
+  return {
+    get load() {
+      return load;
+    },
+    get value() {
+      return load.kind === 'ready' ? load.value : undefined;
+    },
+    ensure() {
+      if (!started) void reload();
+    },
+    reload,
+    set(value: T) {
+      latest += 1;
+      load = { kind: 'ready', value };
+    },
+  };
+}
+
+export const integrations = resource(api.listIntegrations);
+export const connections = resource(api.listConnections);
+export const clients = resource(api.listClients);
+export const appInfo = resource(api.appInfo);
+
+/** The current section and its parameters, following the URL hash. */
+export const route = $state<{ current: Route }>({ current: parseHash(location.hash) });
+
+export function followHash(): () => void {
+  const update = () => (route.current = parseHash(location.hash));
+  window.addEventListener('hashchange', update);
+  return () => window.removeEventListener('hashchange', update);
+}
+
+export function navigate(view: ViewId, params: Record<string, string> = {}) {
+  location.hash = hrefOf(view, params);
+}
+
+/** Follow `keyport://connections-changed` for the app's lifetime. */
+export function followConnections(): () => void {
+  let stopped = false;
+  let unlisten: (() => void) | undefined;
+  api.onConnectionsChanged(() => void connections.reload({ quiet: true })).then(
+    (fn) => (stopped ? fn() : (unlisten = fn)),
+    () => {
+      // No event channel: the list is still right after each reload.
+    },
+  );
+  return () => {
+    stopped = true;
+    unlisten?.();
+  };
+}

@@ -1,0 +1,199 @@
+// The Connections view: order, status words, filters, rename, history, live updates.
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { backend, connection, connections } from './fixtures';
+import { argsOf, browserSession, calls, emit, reply, screenshot } from './session';
+
+const { open } = browserSession('connections');
+
+const rows = (page: Page) => page.getByTestId('connection-row');
+const row = (page: Page, id: string) => page.locator(`[data-connection="${id}"]`);
+const rowIds = (page: Page) =>
+  rows(page).evaluateAll((els) => els.map((el) => el.getAttribute('data-connection') ?? ''));
+const tab = (page: Page) => page.getByRole('link', { name: /^Connections/ });
+
+async function openList(page: Page) {
+  await rows(page).first().waitFor();
+}
+
+describe('Connections view', () => {
+  it('lists needs-attention rows first, with account, label, status, access and last check', async () => {
+    const page = await open(backend({ list_connections: { ok: connections } }), { hash: '#/connections' });
+    await openList(page);
+    // conn-4 lacks calendar access and conn-3 must sign in again: both need attention, by account.
+    expect(await rowIds(page)).toEqual(['conn-4', 'conn-3', 'conn-1', 'conn-2']);
+    expect(await rows(page).evaluateAll((els) => els.map((el) => el.getAttribute('data-health')))).toEqual([
+      'attention',
+      'attention',
+      'active',
+      'active',
+    ]);
+
+    const reauth = await row(page, 'conn-3').innerText();
+    expect(reauth).toContain('zoe@client-co.example');
+    expect(reauth).toContain('Needs attention');
+    expect(reauth).toContain('Google no longer accepts this sign-in.');
+    expect(reauth).toContain('Check failed yesterday');
+
+    const ana = await row(page, 'conn-1').innerText();
+    expect(ana).toContain('Active');
+    expect(ana).toContain('Gmail');
+    expect(ana).toContain('Read only');
+    expect(ana).toContain('Checked 5 min ago');
+
+    const billing = await row(page, 'conn-2').innerText();
+    expect(billing).toContain('Shared billing inbox');
+    expect(billing).toContain('Read & send');
+
+    const calendar = await row(page, 'conn-4').innerText();
+    expect(calendar).toContain('Missing access: Read only');
+    expect(calendar).toContain('Not checked yet');
+    expect(calendar).toContain('2 permissions');
+
+    // The tab counts what needs attention.
+    await expect(tab(page).getAttribute('aria-current')).resolves.toBe('page');
+    await expect(page.getByRole('link', { name: 'Connections (2 need attention)', exact: true }).count()).resolves.toBe(1);
+    await expect(tab(page).getAttribute('aria-current')).resolves.toBe('page');
+    await screenshot(page, 'connections-list.png');
+  });
+
+  it('names an account without email by display name, else “Unknown account”', async () => {
+    const list = [
+      connection({ id: 'a', email: null, display_name: 'Front desk' }),
+      connection({ id: 'b', email: null, display_name: null, status: 'initiated', granted_scopes: [] }),
+    ];
+    const page = await open(backend({ list_connections: { ok: list } }), { hash: '#/connections' });
+    await openList(page);
+    expect(await row(page, 'a').innerText()).toContain('Front desk');
+    const pending = await row(page, 'b').innerText();
+    expect(pending).toContain('Unknown account');
+    expect(pending).toContain('Connecting');
+    expect(pending).toContain('No access granted');
+  });
+
+  it('filters by status', async () => {
+    const list = [...connections, connection({ id: 'conn-5', email: 'old@firm.example', status: 'failed', last_error_message: 'You declined access.' })];
+    const page = await open(backend({ list_connections: { ok: list } }), { hash: '#/connections' });
+    await openList(page);
+    expect(await rowIds(page)).toEqual(['conn-4', 'conn-3', 'conn-1', 'conn-2', 'conn-5']);
+    await expect(page.getByRole('radio', { name: 'Needs attention (2)' }).count()).resolves.toBe(1);
+    await page.getByRole('radio', { name: /^Needs attention/ }).check();
+    await expect.poll(() => rowIds(page)).toEqual(['conn-4', 'conn-3']);
+    await page.getByRole('radio', { name: /^Active/ }).check();
+    await expect.poll(() => rowIds(page)).toEqual(['conn-1', 'conn-2']);
+    await page.getByRole('radio', { name: /^Failed/ }).check();
+    await expect.poll(() => rowIds(page)).toEqual(['conn-5']);
+    expect(await row(page, 'conn-5').innerText()).toContain('You declined access.');
+    await page.getByRole('radio', { name: /^All/ }).check();
+    await expect.poll(() => rowIds(page)).toHaveLength(5);
+  });
+
+  it('renames in place: Save sends the label, Esc cancels, focus returns to Rename', async () => {
+    const renamed = connection({ label: 'Ana — bookkeeping' });
+    const page = await open(
+      backend({ list_connections: { ok: connections }, rename_connection: { ok: renamed } }),
+      { hash: '#/connections' },
+    );
+    await openList(page);
+    await row(page, 'conn-1').getByRole('button', { name: 'Rename ana@firm.example' }).click();
+    const field = row(page, 'conn-1').getByLabel('Label for ana@firm.example');
+    await expect(field.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    await field.fill('Something else');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => field.count()).toBe(0);
+    expect(await calls(page, 'rename_connection')).toEqual([]);
+
+    await row(page, 'conn-1').getByRole('button', { name: 'Rename ana@firm.example' }).click();
+    await field.fill('  Ana — bookkeeping ');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => row(page, 'conn-1').innerText()).toContain('Ana — bookkeeping');
+    expect(await argsOf(page, 'rename_connection')).toEqual([{ connectionId: 'conn-1', label: 'Ana — bookkeeping' }]);
+    await expect(
+      page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
+    ).resolves.toBe('Rename ana@firm.example');
+  });
+
+  it('shows a failed rename and keeps the form', async () => {
+    const page = await open(
+      backend({
+        list_connections: { ok: connections },
+        rename_connection: { error: { code: 'store.busy', message: 'Keyport’s database is busy. Try again in a moment.' } },
+      }),
+      { hash: '#/connections' },
+    );
+    await openList(page);
+    await row(page, 'conn-2').getByRole('button', { name: /^Rename/ }).click();
+    await row(page, 'conn-2').getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => row(page, 'conn-2').getByRole('alert').innerText()).toContain('database is busy');
+    await expect(row(page, 'conn-2').getByLabel(/^Label for/).inputValue()).resolves.toBe('Shared billing inbox');
+  });
+
+  it('opens a detail pane with the event history; Esc closes it', async () => {
+    const page = await open(backend({ list_connections: { ok: connections } }), { hash: '#/connections' });
+    await openList(page);
+    const open3 = row(page, 'conn-3').locator('button.open');
+    await open3.click();
+    const detail = page.getByRole('complementary', { name: 'zoe@client-co.example' });
+    await detail.waitFor();
+    await expect(open3.getAttribute('aria-expanded')).resolves.toBe('true');
+    await expect.poll(() => detail.getByRole('list', { name: /^History/ }).getByRole('listitem').count()).toBe(3);
+    const history = await detail.innerText();
+    expect(history).toContain('Check failed');
+    expect(history).toContain('Google no longer accepts this sign-in.');
+    expect(history).toContain('Sign-in started');
+    expect(history).toContain('Messages total');
+    expect(history).toContain('18,234');
+    expect(await argsOf(page, 'connection_events')).toEqual([{ connectionId: 'conn-3' }]);
+    await screenshot(page, 'connections.png');
+
+    await page.keyboard.press('Escape');
+    await expect.poll(() => detail.count()).toBe(0);
+    await expect(open3.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+  });
+
+  it('follows keyport://connections-changed without polling', async () => {
+    const page = await open(backend({ list_connections: { ok: [connection()] } }), { hash: '#/connections' });
+    await openList(page);
+    await row(page, 'conn-1').locator('button.open').click();
+    await expect.poll(() => argsOf(page, 'connection_events')).toHaveLength(1);
+    expect(await calls(page, 'list_connections')).toHaveLength(1);
+
+    const updated = connection({ status: 'needs_reauth', last_error_message: 'Access was revoked.', updated_at: Date.now() });
+    await reply(page, 'list_connections', { ok: [updated, connections[2]] });
+    await emit(page, 'keyport://connections-changed', null);
+    await expect.poll(() => rowIds(page)).toEqual(['conn-1', 'conn-3']);
+    expect(await row(page, 'conn-1').innerText()).toContain('Access was revoked.');
+    await expect(tab(page).getAttribute('aria-current')).resolves.toBe('page');
+    await expect(page.getByRole('link', { name: 'Connections (2 need attention)', exact: true }).count()).resolves.toBe(1);
+    // The open connection changed: its history is fetched again.
+    await expect.poll(() => argsOf(page, 'connection_events')).toHaveLength(2);
+    expect(await calls(page, 'list_connections')).toHaveLength(2);
+  });
+
+  it('shows an empty state that leads to the integrations', async () => {
+    const page = await open(backend(), { hash: '#/connections' });
+    await page.getByText('No connections yet — pick an integration to connect.').waitFor();
+    await expect(tab(page).innerText()).resolves.toBe('Connections');
+    await page.getByRole('button', { name: 'Browse integrations' }).click();
+    await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/integrations');
+    await page.getByTestId('integration-card').first().waitFor();
+  });
+
+  it('shows a load failure with Try again', async () => {
+    const failure = { code: 'store.busy', message: 'Keyport’s database is busy. Try again in a moment.' };
+    const page = await open(backend({ list_connections: { error: failure } }), { hash: '#/connections' });
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').innerText()).toContain(failure.message);
+    await reply(page, 'list_connections', { ok: connections });
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await expect.poll(() => rowIds(page)).toHaveLength(4);
+  });
+
+  it('a flow finishing updates the list (the backend also sends connections-changed)', async () => {
+    const page = await open(backend(), { hash: '#/connections' });
+    await page.getByText('No connections yet — pick an integration to connect.').waitFor();
+    await reply(page, 'list_connections', { ok: [connection()] });
+    await emit(page, 'keyport://connections-changed', null);
+    await expect.poll(() => rowIds(page)).toEqual(['conn-1']);
+  });
+});

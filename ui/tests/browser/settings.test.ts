@@ -1,0 +1,126 @@
+// Settings: OAuth clients per provider (the secret goes in, never comes back) and the data folder.
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { appInfo, backend, clients } from './fixtures';
+import { argsOf, browserSession, calls, reply, screenshot } from './session';
+
+const { open } = browserSession('settings');
+
+const card = (page: Page, provider: string) => page.locator(`[data-provider="${provider}"]`);
+const SECRET = 'GOCSPX-very-secret-value-42';
+
+async function ready(page: Page) {
+  await page.getByTestId('client-card').first().waitFor();
+}
+
+describe('Settings view', () => {
+  it('lists providers with client id, secret state, the integrations using them, and the data folder', async () => {
+    const page = await open(backend(), { hash: '#/settings' });
+    await ready(page);
+    const google = await card(page, 'google').innerText();
+    expect(google).toContain('Google');
+    expect(google).toContain('Used by Gmail, Google Calendar, Google Drive');
+    expect(google).toContain('4711-desktop.apps.googleusercontent.com');
+    expect(google).toContain('Set (kept in your system keyring)');
+    const microsoft = await card(page, 'microsoft').innerText();
+    expect(microsoft).toContain('Not set up yet');
+    await expect(card(page, 'microsoft').getByRole('button', { name: 'Set up the Microsoft client' }).count()).resolves.toBe(1);
+    await expect(card(page, 'microsoft').getByRole('button', { name: /Remove/ }).count()).resolves.toBe(0);
+    await expect(page.getByTestId('data-dir').innerText()).resolves.toBe(appInfo.data_dir);
+    expect(await calls(page, 'app_info')).toHaveLength(1);
+  });
+
+  it('saves a client with a secret; the secret is sent once and then gone from the page', async () => {
+    const page = await open(backend({ list_clients: { ok: [] }, set_client: { ok: null } }), { hash: '#/settings' });
+    await ready(page);
+    await card(page, 'microsoft').getByRole('button', { name: 'Set up the Microsoft client' }).click();
+    const form = card(page, 'microsoft');
+    await form.getByLabel('Client ID').fill('  ms-client-1  ');
+    await form.getByLabel(/Client secret/).fill(SECRET);
+    await expect(form.getByLabel(/Client secret/).getAttribute('type')).resolves.toBe('password');
+
+    // What the backend says after saving: the client, without its secret.
+    const saved = { provider: 'microsoft', client_id: 'ms-client-1', has_secret: true, updated_at: Date.now() };
+    await reply(page, 'list_clients', { ok: [saved] });
+    await form.getByRole('button', { name: 'Save client' }).click();
+    await expect.poll(() => page.getByRole('status').innerText()).toBe('Saved the Microsoft client.');
+
+    expect(await argsOf(page, 'set_client')).toEqual([
+      { provider: 'microsoft', clientId: 'ms-client-1', clientSecret: SECRET },
+    ]);
+    await expect.poll(() => card(page, 'microsoft').innerText()).toContain('ms-client-1');
+    expect(await card(page, 'microsoft').innerText()).toContain('Set (kept in your system keyring)');
+    // The form is closed and the secret is nowhere: not in the DOM, not in any input, not in any reply.
+    await expect(form.getByLabel(/Client secret/).count()).resolves.toBe(0);
+    const inDom = await page.evaluate(
+      (secret) =>
+        document.documentElement.outerHTML.includes(secret) ||
+        [...document.querySelectorAll('input')].some((input) => input.value.includes(secret)),
+      SECRET,
+    );
+    expect(inDom).toBe(false);
+    const log = await page.evaluate(() => window.__keyportTest!.log);
+    const replies = JSON.stringify(log.map((entry) => [entry.reply, entry.error]));
+    expect(replies).not.toContain(SECRET);
+    // Integrations and clients were fetched again (configured follows the client).
+    expect(await calls(page, 'list_clients')).toHaveLength(2);
+    expect(await calls(page, 'list_integrations')).toHaveLength(2);
+    await expect(
+      page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
+    ).resolves.toBe('Change the Microsoft client');
+  });
+
+  it('a client without a secret sends null, and Change warns that an empty secret removes the saved one', async () => {
+    const page = await open(backend({ set_client: { ok: null } }), { hash: '#/settings' });
+    await ready(page);
+    await card(page, 'google').getByRole('button', { name: 'Change the Google client' }).click();
+    const form = card(page, 'google');
+    await expect(form.getByLabel('Client ID').inputValue()).resolves.toBe(clients[0]!.client_id);
+    await expect(form.getByLabel(/Client secret/).inputValue()).resolves.toBe('');
+    expect(await form.innerText()).toContain('saving with this empty removes it');
+    await form.getByLabel('Client ID').fill('new-id');
+    await form.getByRole('button', { name: 'Save client' }).click();
+    await expect.poll(() => argsOf(page, 'set_client')).toEqual([
+      { provider: 'google', clientId: 'new-id', clientSecret: null },
+    ]);
+  });
+
+  it('refuses an empty client id without calling the backend, and shows backend errors', async () => {
+    const page = await open(
+      backend({ set_client: { error: { code: 'keyring.unavailable', message: 'The system keyring is locked.' } } }),
+      { hash: '#/settings' },
+    );
+    await ready(page);
+    await card(page, 'microsoft').getByRole('button', { name: /Set up/ }).click();
+    await card(page, 'microsoft').getByRole('button', { name: 'Save client' }).click();
+    await expect.poll(() => card(page, 'microsoft').getByRole('alert').innerText()).toBe('Enter the client ID.');
+    expect(await calls(page, 'set_client')).toEqual([]);
+    await card(page, 'microsoft').getByLabel('Client ID').fill('x');
+    await card(page, 'microsoft').getByRole('button', { name: 'Save client' }).click();
+    await expect.poll(() => card(page, 'microsoft').getByRole('alert').innerText()).toBe('The system keyring is locked.');
+  });
+
+  it('removes a client after confirming', async () => {
+    const page = await open(backend({ remove_client: { ok: true } }), { hash: '#/settings' });
+    await ready(page);
+    await card(page, 'google').getByRole('button', { name: 'Remove the Google client' }).click();
+    expect(await card(page, 'google').innerText()).toContain('Remove the Google client?');
+    await card(page, 'google').getByRole('button', { name: 'Keep it' }).click();
+    expect(await calls(page, 'remove_client')).toEqual([]);
+    await card(page, 'google').getByRole('button', { name: 'Remove the Google client' }).click();
+    await reply(page, 'list_clients', { ok: [] });
+    await card(page, 'google').getByRole('button', { name: 'Remove client' }).click();
+    await expect.poll(() => page.getByRole('status').innerText()).toBe('Removed the Google client.');
+    expect(await argsOf(page, 'remove_client')).toEqual([{ provider: 'google' }]);
+    await expect.poll(() => card(page, 'google').innerText()).not.toContain('4711-desktop');
+  });
+
+  it('opens the asked provider’s form from the URL, and looks right', async () => {
+    const page = await open(backend(), { hash: '#/settings?provider=microsoft' });
+    const clientId = card(page, 'microsoft').getByLabel('Client ID');
+    await clientId.waitFor();
+    await expect(clientId.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    expect(await card(page, 'microsoft').innerText()).toContain('Read the setup guide');
+    await screenshot(page, 'settings.png');
+  });
+});
