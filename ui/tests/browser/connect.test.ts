@@ -235,6 +235,13 @@ describe('Connect dialog', () => {
     expect(await calls(page, 'start_connect')).toEqual([]);
   });
 
+  it('reads well in dark mode too (connect-dialog-dark.png)', async () => {
+    const page = await open(backend(), { colorScheme: 'dark' });
+    await openDialog(page);
+    await dialog(page).getByText('Advanced').click();
+    await screenshot(page, 'connect-dialog-dark.png');
+  });
+
   it('Esc while waiting cancels the sign-in', async () => {
     const page = await open(backend());
     await startWaiting(page);

@@ -12,6 +12,12 @@ const rowIds = (page: Page) =>
   rows(page).evaluateAll((els) => els.map((el) => el.getAttribute('data-connection') ?? ''));
 const tab = (page: Page) => page.getByRole('link', { name: /^Connections/ });
 
+/** Click a filter chip as a person would (the radio inside is visually hidden). */
+async function filterBy(page: Page, name: string) {
+  await page.locator('label', { has: page.getByRole('radio', { name: new RegExp(`^${name}`) }) }).click();
+  await expect(page.getByRole('radio', { name: new RegExp(`^${name}`) }).isChecked()).resolves.toBe(true);
+}
+
 async function openList(page: Page) {
   await rows(page).first().waitFor();
 }
@@ -77,14 +83,14 @@ describe('Connections view', () => {
     await openList(page);
     expect(await rowIds(page)).toEqual(['conn-4', 'conn-3', 'conn-1', 'conn-2', 'conn-5']);
     await expect(page.getByRole('radio', { name: 'Needs attention (2)' }).count()).resolves.toBe(1);
-    await page.getByRole('radio', { name: /^Needs attention/ }).check();
+    await filterBy(page, 'Needs attention');
     await expect.poll(() => rowIds(page)).toEqual(['conn-4', 'conn-3']);
-    await page.getByRole('radio', { name: /^Active/ }).check();
+    await filterBy(page, 'Active');
     await expect.poll(() => rowIds(page)).toEqual(['conn-1', 'conn-2']);
-    await page.getByRole('radio', { name: /^Failed/ }).check();
+    await filterBy(page, 'Failed');
     await expect.poll(() => rowIds(page)).toEqual(['conn-5']);
     expect(await row(page, 'conn-5').innerText()).toContain('You declined access.');
-    await page.getByRole('radio', { name: /^All/ }).check();
+    await filterBy(page, 'All');
     await expect.poll(() => rowIds(page)).toHaveLength(5);
   });
 
@@ -95,7 +101,7 @@ describe('Connections view', () => {
       { hash: '#/connections' },
     );
     await openList(page);
-    await row(page, 'conn-1').getByRole('button', { name: 'Rename ana@firm.example' }).click();
+    await row(page, 'conn-1').getByRole('button', { name: 'Rename ana@firm.example (Gmail)' }).click();
     const field = row(page, 'conn-1').getByLabel('Label for ana@firm.example');
     await expect(field.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
     await field.fill('Something else');
@@ -103,14 +109,14 @@ describe('Connections view', () => {
     await expect.poll(() => field.count()).toBe(0);
     expect(await calls(page, 'rename_connection')).toEqual([]);
 
-    await row(page, 'conn-1').getByRole('button', { name: 'Rename ana@firm.example' }).click();
+    await row(page, 'conn-1').getByRole('button', { name: 'Rename ana@firm.example (Gmail)' }).click();
     await field.fill('  Ana — bookkeeping ');
     await page.keyboard.press('Enter');
     await expect.poll(() => row(page, 'conn-1').innerText()).toContain('Ana — bookkeeping');
     expect(await argsOf(page, 'rename_connection')).toEqual([{ connectionId: 'conn-1', label: 'Ana — bookkeeping' }]);
     await expect(
       page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
-    ).resolves.toBe('Rename ana@firm.example');
+    ).resolves.toBe('Rename ana@firm.example (Gmail)');
   });
 
   it('shows a failed rename and keeps the form', async () => {
@@ -142,7 +148,8 @@ describe('Connections view', () => {
     expect(history).toContain('Google no longer accepts this sign-in.');
     expect(history).toContain('Sign-in started');
     expect(history).toContain('Messages total');
-    expect(history).toContain('18,234');
+    expect(history).toContain('4,210');
+    expect(history).not.toContain('Email address'); // the same as the account shown above
     expect(await argsOf(page, 'connection_events')).toEqual([{ connectionId: 'conn-3' }]);
     await screenshot(page, 'connections.png');
 
@@ -195,5 +202,16 @@ describe('Connections view', () => {
     await reply(page, 'list_connections', { ok: [connection()] });
     await emit(page, 'keyport://connections-changed', null);
     await expect.poll(() => rowIds(page)).toEqual(['conn-1']);
+  });
+
+  it('reads well in dark mode too (connections-dark.png)', async () => {
+    const page = await open(backend({ list_connections: { ok: connections } }), {
+      hash: '#/connections',
+      colorScheme: 'dark',
+    });
+    await openList(page);
+    await row(page, 'conn-3').locator('button.open').click();
+    await page.getByRole('complementary').getByRole('list', { name: /^History/ }).waitFor();
+    await screenshot(page, 'connections-dark.png');
   });
 });

@@ -121,6 +121,7 @@ describe('Settings view', () => {
     await clientId.waitFor();
     await expect(clientId.evaluate((el) => el === document.activeElement)).resolves.toBe(true);
     expect(await card(page, 'microsoft').innerText()).toContain('Read the setup guide');
+    await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, 'settings.png');
   });
 });
