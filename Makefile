@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 SESSION := scripts/headless-session.sh
 
-.PHONY: run test deps ui build lint test-rust test-ui test-e2e demo clean
+.PHONY: run test deps ui build lint test-rust test-ui test-e2e demo bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -41,6 +41,11 @@ test: lint test-rust test-ui test-e2e
 # The app against the fake provider: a whole connect without Google credentials.
 demo: build
 	scripts/demo.sh
+
+# Figures, printed (never asserted): connect flow, token broker, refresh
+# storm, 1,000 connections.
+bench: ui
+	$(SESSION) $(CARGO) bench --bench keyport
 
 clean:
 	$(CARGO) clean

@@ -153,7 +153,8 @@ impl Keyport {
 
     // ---- OAuth clients ----
 
-    /// Stores a client id (SQLite) and optional secret (keyring) for `provider`.
+    /// Stores a client id (SQLite) and, when given, its secret (keyring) for
+    /// `provider`.
     pub async fn set_client(
         &self,
         provider: &str,
@@ -165,14 +166,15 @@ impl Keyport {
                 "a provider and a client id are required".into(),
             ));
         }
-        let key = SecretKey::ClientSecret(provider.to_string());
-        let has_secret = secret.is_some();
-        self.secrets
-            .run(move |s| match &secret {
-                Some(v) => s.set(&key, v.expose()),
-                None => s.delete(&key),
-            })
-            .await?;
+        // No secret given: keep the one stored (remove it with `remove_client`).
+        let has_secret = match secret {
+            Some(v) => {
+                let key = SecretKey::ClientSecret(provider.to_string());
+                self.secrets.run(move |s| s.set(&key, v.expose())).await?;
+                true
+            }
+            None => self.store.client(provider)?.is_some_and(|c| c.has_secret),
+        };
         self.store
             .set_client(provider, client_id.trim(), has_secret)
     }
@@ -495,6 +497,15 @@ impl Keyport {
         })?;
         drop(lock);
         self.get(&target)
+    }
+
+    /// The flow a callback's state belongs to, if any.
+    pub fn flow_for_state(&self, state: &str) -> Option<String> {
+        self.store
+            .flow_by_state_hash(&state_hash(state))
+            .ok()
+            .flatten()
+            .map(|f| f.id)
     }
 
     /// Completes a flow from a `dev.keyport:` deep link.

@@ -135,6 +135,11 @@ fn follow(
             .open_url(&started.auth_url, None::<&str>)
             .is_ok(),
     };
+    state
+        .auth_urls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(started.flow_id.clone(), started.auth_url.clone());
     if let Some(listener) = started.loopback.take() {
         let cancel = Arc::new(tokio::sync::Notify::new());
         state
@@ -165,6 +170,22 @@ fn follow(
         redirect_mode: started.redirect_mode,
         browser_opened,
     }
+}
+
+/// Opens a started flow's authorization URL again ("Open again").
+#[tauri::command]
+pub fn open_auth_url(app: AppHandle, state: State<'_, AppState>, flow_id: String) -> Result<bool> {
+    let url = state
+        .auth_urls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&flow_id)
+        .cloned()
+        .ok_or(Error::StateMismatch)?;
+    Ok(match crate::browser::open_with_env(&url) {
+        Some(r) => r.is_ok(),
+        None => app.opener().open_url(&url, None::<&str>).is_ok(),
+    })
 }
 
 #[tauri::command]

@@ -25,6 +25,8 @@ pub struct AppState {
     keyport: std::result::Result<Keyport, Error>,
     /// Cancel switches of loopback listeners, by flow id.
     cancels: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Authorization URLs of flows started here, for "Open again".
+    auth_urls: Mutex<HashMap<String, String>>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
     let state = AppState {
         keyport,
         cancels: Mutex::new(HashMap::new()),
+        auth_urls: Mutex::new(HashMap::new()),
     };
     let app = tauri::Builder::default()
         // First, so a second instance forwards its URL and exits early.
@@ -83,6 +86,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
             commands::grant_access,
             commands::check_connection,
             commands::disconnect_connection,
+            commands::open_auth_url,
         ])
         .setup(move |app| {
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
@@ -198,15 +202,19 @@ fn deep_link(app: &AppHandle, url: String) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
-        let result = match state.keyport() {
-            Ok(kp) => kp.handle_deep_link(&url).await,
-            Err(e) => Err(e),
+        let mut flow_id = None;
+        let result = match (state.keyport(), crate::callback::parse_deep_link(&url)) {
+            (Ok(kp), Ok(cb)) => {
+                flow_id = kp.flow_for_state(&cb.state);
+                kp.complete(cb).await
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
         match &result {
             Ok(c) => tracing::info!(connection = %c.id, "deep link completed a sign-in"),
             Err(e) => tracing::warn!(code = e.code(), "deep link rejected: {e}"),
         }
-        emit_flow(&app, None, result);
+        emit_flow(&app, flow_id, result);
     });
 }
 
