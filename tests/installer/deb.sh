@@ -75,9 +75,13 @@ if [ "${1:-}" = "--in-session" ]; then
             return 1
         fi
         if wait_count $((before + 1)) 20; then
-            sleep 1
+            # The forwarding process exits once it has handed the URL over.
+            i=0
+            while [ -n "$(others)" ] && [ "$i" -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
             if [ -n "$(others)" ]; then
-                fail "$label: a second keyport process is still running (not forwarded to the running app)"
+                # shellcheck disable=SC2046
+                fail "$label: a second keyport process is still running (not forwarded to the running app): $(ps -o pid=,etime=,args= -p $(others | tr '\n' ' ') | tr '\n' ' ')"
+                for p in $(others); do kill "$p" 2>/dev/null || true; done
                 return 1
             fi
             if ! kill -0 "$APP_PID" 2>/dev/null; then

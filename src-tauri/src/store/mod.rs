@@ -324,10 +324,6 @@ impl Store {
         // journal_mode answers with a row; a damaged file fails here or below.
         let _mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         db.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
-        let check: String = db.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
-        if check != "ok" {
-            return Err(Error::StoreCorrupt(check));
-        }
         migrations().to_latest(&mut db).map_err(|e| match e {
             rusqlite_migration::Error::RusqliteError { err, .. } => Error::from(err),
             other => Error::Store(other.to_string()),

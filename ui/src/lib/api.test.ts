@@ -87,6 +87,31 @@ describe('commands', () => {
     expect(invoke).toHaveBeenLastCalledWith('open_external', { url: 'https://example.org/guide' });
   });
 
+  it('connection actions send camelCase ids (and nulls for defaults)', async () => {
+    invoke.mockResolvedValue({ id: 'conn-1' });
+    await api.checkConnection('conn-1');
+    expect(invoke).toHaveBeenLastCalledWith('check_connection', { connectionId: 'conn-1' });
+    await api.reconnectConnection('conn-1');
+    expect(invoke).toHaveBeenLastCalledWith('reconnect_connection', { connectionId: 'conn-1', redirect: null });
+    await api.grantAccess('conn-1');
+    expect(invoke).toHaveBeenLastCalledWith('grant_access', { connectionId: 'conn-1', scopes: null, redirect: null });
+    await api.grantAccess('conn-1', ['a'], 'deep-link');
+    expect(invoke).toHaveBeenLastCalledWith('grant_access', { connectionId: 'conn-1', scopes: ['a'], redirect: 'deep-link' });
+    await api.disconnectConnection('conn-1');
+    expect(invoke).toHaveBeenLastCalledWith('disconnect_connection', { connectionId: 'conn-1' });
+    invoke.mockResolvedValue(true);
+    await expect(api.openAuthUrl('flow-1')).resolves.toBe(true);
+    expect(invoke).toHaveBeenLastCalledWith('open_auth_url', { flowId: 'flow-1' });
+    invoke.mockResolvedValue(false);
+    await expect(api.openAuthUrl('flow-1')).resolves.toBe(false);
+  });
+
+  it('a failed check rejects with the backend’s code', async () => {
+    invoke.mockRejectedValue({ code: 'provider.unreachable', message: 'Google could not be reached.' });
+    const error = await rejection(api.checkConnection('conn-1'));
+    expect([error.code, error.message]).toEqual(['provider.unreachable', 'Google could not be reached.']);
+  });
+
   it('rename_connection trims the label and sends null for a blank one', async () => {
     invoke.mockResolvedValue({ id: 'conn-1' });
     await api.renameConnection('conn-1', '  Shared inbox ');

@@ -69,6 +69,18 @@ export interface Connection {
   updated_at: number;
 }
 
+/** How revoking a disconnected connection's access at the provider went. */
+export type Revocation = 'revoked' | 'queued' | 'not_supported' | 'failed' | 'nothing_to_revoke';
+
+/** What `disconnect_connection` resolves with: the connection is gone either way. */
+export interface Disconnected {
+  connection_id: string;
+  email: string | null;
+  revocation: Revocation;
+  /** A sentence for the user, e.g. "Disconnected. Google revoked Keyport's access." */
+  message: string;
+}
+
 /** One entry of a connection's history, newest first from `connection_events`. */
 export interface ConnectionEvent {
   id: number;
@@ -109,8 +121,8 @@ export interface ConnectStarted {
 }
 
 /**
- * A sign-in ended, pushed on `keyport://flow`. `flow_id` is null when the result
- * came in through a deep link, which does not say which flow it belonged to.
+ * A sign-in ended, pushed on `keyport://flow`. `flow_id` says which flow it
+ * ended (deep-link results carry it too); null only when the backend could not tell.
  */
 export interface FlowEvent {
   flow_id: string | null;
@@ -214,6 +226,11 @@ export async function cancelConnect(flowId: string): Promise<void> {
   await call<null>('cancel_connect', { flowId });
 }
 
+/** Open a started flow's sign-in page in the browser again; false if no browser could be opened. */
+export async function openAuthUrl(flowId: string): Promise<boolean> {
+  return (await call<boolean>('open_auth_url', { flowId })) === true;
+}
+
 /** Open an https link in the system browser (the backend refuses anything else). */
 export async function openExternal(url: string): Promise<void> {
   await call<null>('open_external', { url });
@@ -234,13 +251,41 @@ export function renameConnection(connectionId: string, label: string | null): Pr
   return call<Connection>('rename_connection', { connectionId, label: trimmed === '' ? null : trimmed });
 }
 
+/**
+ * Ask the provider whether a connection still works (Gmail: the profile call).
+ * Resolves with the updated row; rejects with why the check failed (the stored
+ * row then carries that error too, so refetch the list either way).
+ */
+export function checkConnection(connectionId: string): Promise<Connection> {
+  return call<Connection>('check_connection', { connectionId });
+}
+
+/** Sign in again on an existing connection; it must come back as the same account. */
+export function reconnectConnection(connectionId: string, redirect: RedirectMode | null = null): Promise<ConnectStarted> {
+  return call<ConnectStarted>('reconnect_connection', { connectionId, redirect });
+}
+
+/** Ask for more access on an existing connection; `null` scopes = the ones it is missing. */
+export function grantAccess(
+  connectionId: string,
+  scopes: string[] | null = null,
+  redirect: RedirectMode | null = null,
+): Promise<ConnectStarted> {
+  return call<ConnectStarted>('grant_access', { connectionId, scopes, redirect });
+}
+
+/** Revoke a connection's access at the provider (or queue that), delete its tokens and its row. */
+export function disconnectConnection(connectionId: string): Promise<Disconnected> {
+  return call<Disconnected>('disconnect_connection', { connectionId });
+}
+
 export function listClients(): Promise<OAuthClient[]> {
   return callList<OAuthClient>('list_clients', 'OAuth clients');
 }
 
 /**
- * Save the OAuth client of `provider`. The secret goes to the keyring; `null`
- * means the client has none (a secret saved before is removed).
+ * Save the OAuth client of `provider`. A secret goes to the keyring; `null`
+ * keeps the secret saved before, if any (`removeClient` removes it).
  */
 export async function setClient(provider: string, clientId: string, clientSecret: string | null): Promise<void> {
   await call<null>('set_client', { provider, clientId: clientId.trim(), clientSecret });

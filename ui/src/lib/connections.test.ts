@@ -11,6 +11,7 @@ import {
   healthOf,
   humanizeKey,
   lastCheckedInWords,
+  primaryAction,
   providerName,
   relativeTime,
   scopesInWords,
@@ -61,7 +62,8 @@ describe('health', () => {
     ['active', [], 'active'],
     ['active', [MODIFY], 'attention'],
     ['needs_reauth', [], 'attention'],
-    ['degraded', [], 'attention'],
+    ['degraded', [], 'trouble'],
+    ['degraded', [MODIFY], 'attention'],
     ['initiated', [], 'connecting'],
     ['failed', [], 'failed'],
     ['failed', [MODIFY], 'failed'],
@@ -71,6 +73,17 @@ describe('health', () => {
 
   it('a state this UI does not know asks for attention', () => {
     expect(healthOf(connection({ status: 'revoked' as Connection['status'] }))).toBe('attention');
+  });
+
+  it('offers Reconnect for a lost sign-in, Grant access for missing access, else nothing', () => {
+    expect(primaryAction(connection({ status: 'needs_reauth', missing_scopes: [MODIFY] }))).toBe('reconnect');
+    expect(primaryAction(connection({ missing_scopes: [MODIFY] }))).toBe('grant');
+    expect(primaryAction(connection({ status: 'degraded', missing_scopes: [MODIFY] }))).toBe('grant');
+    expect(primaryAction(connection())).toBeNull();
+    expect(primaryAction(connection({ status: 'degraded' }))).toBeNull();
+    // Never signed in: there is no account to reconnect.
+    expect(primaryAction(connection({ status: 'failed', subject: null, missing_scopes: [MODIFY] }))).toBeNull();
+    expect(primaryAction(connection({ status: 'initiated', subject: null }))).toBeNull();
   });
 });
 
@@ -82,18 +95,20 @@ describe('order and filters', () => {
     connection({ id: 'reauth', email: 'zed@firm.example', status: 'needs_reauth' }),
     connection({ id: 'pending', email: null, display_name: null, status: 'initiated' }),
     connection({ id: 'missing', email: 'carl@firm.example', missing_scopes: [MODIFY] }),
+    connection({ id: 'shaky', email: 'dora@firm.example', status: 'degraded' }),
   ];
 
-  it('puts needs-attention first, then active, connecting, failed; by account within a group', () => {
-    expect(sortConnections(rows).map((c) => c.id)).toEqual(['missing', 'reauth', 'ok-a', 'ok-b', 'pending', 'failed']);
+  it('puts needs-attention first, then having trouble, active, connecting, failed; by account within a group', () => {
+    expect(sortConnections(rows).map((c) => c.id)).toEqual(['missing', 'reauth', 'shaky', 'ok-a', 'ok-b', 'pending', 'failed']);
     expect(rows[0]!.id).toBe('ok-b'); // the input is left alone
   });
 
   it('filters by health and counts each filter', () => {
     expect(filterConnections(rows, 'attention').map((c) => c.id)).toEqual(['reauth', 'missing']);
     expect(filterConnections(rows, 'failed').map((c) => c.id)).toEqual(['failed']);
-    expect(filterConnections(rows, 'all')).toHaveLength(6);
-    expect(countByFilter(rows)).toEqual({ all: 6, attention: 2, active: 2, failed: 1 });
+    expect(filterConnections(rows, 'trouble').map((c) => c.id)).toEqual(['shaky']);
+    expect(filterConnections(rows, 'all')).toHaveLength(7);
+    expect(countByFilter(rows)).toEqual({ all: 7, attention: 2, trouble: 1, active: 2, failed: 1 });
   });
 
   it('names the account by email, else display name, else “Unknown account”', () => {
@@ -143,6 +158,12 @@ describe('scopes in plain words', () => {
     );
     expect(attentionReason(connection({ status: 'needs_reauth' }), gmail)).toMatch(/Sign in again/);
     expect(attentionReason(connection(), gmail)).toBeNull();
+    expect(attentionReason(connection({ status: 'degraded', last_error_message: 'Google could not be reached.' }), gmail)).toBe(
+      'Google could not be reached. Keyport will try again by itself.',
+    );
+    expect(attentionReason(connection({ status: 'degraded', missing_scopes: [FULL] }), gmail)).toBe(
+      'Missing access: Full mailbox (IMAP/SMTP)',
+    );
   });
 });
 
@@ -176,6 +197,8 @@ describe('times and events', () => {
     expect(eventInWords({ kind: 'scopes_granted' })).toBe('More access granted');
     expect(eventInWords({ kind: 'connect_started' })).toBe('Sign-in started');
     expect(eventInWords({ kind: 'token_rotated' })).toBe('Token rotated');
+    expect(eventInWords({ kind: 'revocation_unsupported' })).toBe('Provider can’t revoke access');
+    expect(eventInWords({ kind: 'needs_reauth' })).toBe('Needs a new sign-in');
   });
 
   it('colours events by outcome', () => {
@@ -183,6 +206,11 @@ describe('times and events', () => {
     expect(eventTone({ kind: 'connected', code: 'oauth.scopes_missing' })).toBe('warn');
     expect(eventTone({ kind: 'failed', code: 'oauth.access_denied' })).toBe('bad');
     expect(eventTone({ kind: 'connect_started', code: null })).toBe('neutral');
+    expect(eventTone({ kind: 'revoked', code: null })).toBe('ok');
+    expect(eventTone({ kind: 'revocation_failed', code: 'provider.unreachable' })).toBe('bad');
+    expect(eventTone({ kind: 'degraded', code: 'provider.unreachable' })).toBe('warn');
+    expect(eventTone({ kind: 'needs_reauth', code: 'oauth.invalid_grant' })).toBe('bad');
+    expect(eventTone({ kind: 'disconnected', code: null })).toBe('neutral');
   });
 
   it('humanizes profile keys and provider ids', () => {

@@ -2,34 +2,56 @@
 // relative times. Pure functions; the views only render what these return.
 import type { Connection, ConnectionEvent, IntegrationSummary } from './api';
 
-/** What the user has to know at a glance; several backend states share one. */
-export type Health = 'attention' | 'active' | 'connecting' | 'failed';
+/**
+ * What the user has to know at a glance; several backend states share one.
+ * - attention: someone has to act (sign in again, or grant access that is missing);
+ *   these are what the Connections tab counts.
+ * - trouble: "degraded": still working, but the last refresh or check failed for a
+ *   reason that usually passes (network, provider hiccup). Keyport retries by itself,
+ *   so it is shown (amber, outlined) but not counted as needing the user.
+ */
+export type Health = 'attention' | 'trouble' | 'active' | 'connecting' | 'failed';
 
 export const HEALTH_LABEL: Record<Health, string> = {
   attention: 'Needs attention',
+  trouble: 'Having trouble',
   active: 'Active',
   connecting: 'Connecting',
   failed: 'Failed',
 };
 
 /** Needs-attention first: those are the rows someone has to act on. */
-const HEALTH_ORDER: Health[] = ['attention', 'active', 'connecting', 'failed'];
+const HEALTH_ORDER: Health[] = ['attention', 'trouble', 'active', 'connecting', 'failed'];
 
 export function healthOf(connection: Connection): Health {
   switch (connection.status) {
     case 'needs_reauth':
-    case 'degraded':
       return 'attention';
     case 'initiated':
       return 'connecting';
     case 'failed':
       return 'failed';
+    case 'degraded':
+      return connection.missing_scopes.length > 0 ? 'attention' : 'trouble';
     case 'active':
       return connection.missing_scopes.length > 0 ? 'attention' : 'active';
     default:
       // A state this UI does not know yet: show it where someone will look.
       return 'attention';
   }
+}
+
+/** The connection was signed in once (it has an account): check, reconnect and grant make sense. */
+export function wasConnected(connection: Connection): boolean {
+  return connection.subject !== null && connection.status !== 'initiated' && connection.status !== 'failed';
+}
+
+/** The one thing to do about a row, if any: what its quick button offers. */
+export function primaryAction(connection: Connection): 'reconnect' | 'grant' | null {
+  if (!wasConnected(connection)) return null;
+  if (connection.status === 'needs_reauth') return 'reconnect';
+  if (connection.missing_scopes.length > 0) return 'grant';
+  return null;
 }
 
 /** The account as a person recognises it. */
@@ -49,11 +71,12 @@ export function sortConnections(connections: readonly Connection[]): Connection[
   );
 }
 
-export type HealthFilter = 'all' | 'attention' | 'active' | 'failed';
+export type HealthFilter = 'all' | 'attention' | 'trouble' | 'active' | 'failed';
 
 export const FILTERS: { id: HealthFilter; label: string }[] = [
   { id: 'all', label: 'All' },
   { id: 'attention', label: 'Needs attention' },
+  { id: 'trouble', label: 'Having trouble' },
   { id: 'active', label: 'Active' },
   { id: 'failed', label: 'Failed' },
 ];
@@ -63,7 +86,7 @@ export function filterConnections(connections: readonly Connection[], filter: He
 }
 
 export function countByFilter(connections: readonly Connection[]): Record<HealthFilter, number> {
-  const counts: Record<HealthFilter, number> = { all: connections.length, attention: 0, active: 0, failed: 0 };
+  const counts: Record<HealthFilter, number> = { all: connections.length, attention: 0, trouble: 0, active: 0, failed: 0 };
   for (const c of connections) {
     const health = healthOf(c);
     if (health !== 'connecting') counts[health] += 1;
@@ -125,17 +148,18 @@ export function attentionReason(connection: Connection, integration: Integration
   switch (connection.status) {
     case 'needs_reauth':
       return error || 'Sign in again to keep this connection working.';
-    case 'degraded':
-      return error || 'The last check did not succeed.';
     case 'failed':
       return error || 'The sign-in did not finish.';
     case 'initiated':
       return 'Waiting for the sign-in to finish in the browser.';
-    default:
-      return connection.missing_scopes.length > 0
-        ? `Missing access: ${scopesInWords(connection.missing_scopes, integration).join(', ')}`
-        : null;
   }
+  if (connection.missing_scopes.length > 0) {
+    return `Missing access: ${scopesInWords(connection.missing_scopes, integration).join(', ')}`;
+  }
+  if (connection.status === 'degraded') {
+    return `${error || 'The last check did not succeed.'} Keyport will try again by itself.`;
+  }
+  return null;
 }
 
 const MINUTE = 60_000;
@@ -173,7 +197,14 @@ const EVENT_WORDS: Record<string, string> = {
   check_failed: 'Check failed',
   refreshed: 'Access renewed',
   refresh_failed: 'Renewing access failed',
+  imported: 'Imported',
+  degraded: 'Having trouble',
+  needs_reauth: 'Needs a new sign-in',
   disconnected: 'Disconnected',
+  revoked: 'Access revoked at the provider',
+  revocation_unsupported: 'Provider can’t revoke access',
+  revocation_failed: 'Revoking access failed',
+  revocation_settled: 'Nothing left to revoke',
 };
 
 /** An event kind ("scopes_granted") in words ("More access granted"). */
@@ -203,7 +234,11 @@ export function providerName(provider: string): string {
 
 /** The colour of an event's dot in the history: how it went. */
 export function eventTone(event: Pick<ConnectionEvent, 'kind' | 'code'>): 'ok' | 'warn' | 'bad' | 'neutral' {
-  if (/fail|denied|expired|revoked/.test(event.kind)) return 'bad';
+  // "revoked" is Keyport's own revocation on disconnect going through: that went well.
+  if (event.kind === 'revoked' || event.kind === 'revocation_settled') return 'ok';
+  if (event.kind === 'degraded' || event.kind === 'revocation_unsupported') return 'warn';
+  if (/fail|denied|expired|revoked|needs_reauth/.test(event.kind)) return 'bad';
+  if (event.kind === 'disconnected') return 'neutral';
   if (event.code) return 'warn';
   if (/started|renamed|cancel/.test(event.kind)) return 'neutral';
   return 'ok';

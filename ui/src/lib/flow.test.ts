@@ -70,6 +70,22 @@ describe('how a sign-in ended, in words', () => {
     });
   });
 
+  it('a reconnect as another account shows the backend’s sentence naming both', () => {
+    const message = 'You signed in as b@x.com; this connection is a@x.com. Sign in as a@x.com.';
+    expect(flowProblem({ code: 'connection.wrong_account', message }, 'Gmail', 'reconnect')).toEqual({
+      title: 'That was a different account',
+      text: message,
+    });
+  });
+
+  it('titles a failure by what the sign-in was for', () => {
+    expect(flowProblem({ code: 'oauth.token_exchange', message: 'm' }, 'Gmail', 'reconnect')?.title).toBe(
+      'Couldn’t reconnect Gmail',
+    );
+    expect(flowProblem({ code: 'oauth.token_exchange', message: 'm' }, 'Gmail', 'grant')?.title).toBe('Access wasn’t granted');
+    expect(flowProblem({ code: 'oauth.access_denied', message: 'm' }, 'Gmail', 'grant')?.text).toMatch(/stays as it was/);
+  });
+
   it('the client-side timeout says how long it waited', () => {
     expect(TIMED_OUT.text).toMatch(/10 minutes/);
   });

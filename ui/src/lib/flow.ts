@@ -1,6 +1,6 @@
 // The connect flow's plain logic: what to ask the backend for, and what to say
 // when a sign-in ends. Pure; the dialog renders it.
-import type { ConnectOptions, IntegrationSummary, KeyportErrorPayload, RedirectMode } from './api';
+import type { Connection, ConnectOptions, IntegrationSummary, KeyportErrorPayload, RedirectMode } from './api';
 
 /** How long the window waits for the browser before it calls the sign-in expired (as the backend does). */
 export const FLOW_TIMEOUT_MS = 10 * 60_000;
@@ -35,23 +35,51 @@ export function connectOptions(
   };
 }
 
+/** What a sign-in is for: a new connection, signing in again, or more access on one. */
+export type FlowPurpose = 'connect' | 'reconnect' | 'grant';
+
+/** A sign-in on an existing connection (no choice to make: it starts at once). */
+export interface FlowTarget {
+  purpose: 'reconnect' | 'grant';
+  connection: Connection;
+}
+
 export interface FlowProblem {
   title: string;
   text: string;
+}
+
+/** The headline of a sign-in that did not work, by what it was for. */
+export function failedTitle(purpose: FlowPurpose, integrationName: string): string {
+  switch (purpose) {
+    case 'reconnect':
+      return `Couldn’t reconnect ${integrationName}`;
+    case 'grant':
+      return 'Access wasn’t granted';
+    default:
+      return `Couldn’t connect ${integrationName}`;
+  }
 }
 
 /**
  * What to tell the user about a sign-in that ended with `error`; null means
  * say nothing (they cancelled it themselves).
  */
-export function flowProblem(error: Pick<KeyportErrorPayload, 'code' | 'message'>, integrationName: string): FlowProblem | null {
+export function flowProblem(
+  error: Pick<KeyportErrorPayload, 'code' | 'message'>,
+  integrationName: string,
+  purpose: FlowPurpose = 'connect',
+): FlowProblem | null {
   switch (error.code) {
     case 'oauth.cancelled':
       return null;
     case 'oauth.access_denied':
       return {
-        title: 'Not connected',
-        text: `You declined access, so nothing was connected. If that was a mistake, start again and allow access for ${integrationName}.`,
+        title: purpose === 'connect' ? 'Not connected' : 'Nothing changed',
+        text:
+          purpose === 'connect'
+            ? `You declined access, so nothing was connected. If that was a mistake, start again and allow access for ${integrationName}.`
+            : `You declined access, so the connection stays as it was. If that was a mistake, try again and allow access for ${integrationName}.`,
       };
     case 'oauth.flow_expired':
     case 'oauth.timeout':
@@ -59,8 +87,11 @@ export function flowProblem(error: Pick<KeyportErrorPayload, 'code' | 'message'>
         title: 'The sign-in expired',
         text: 'The sign-in took too long and its link has expired. Start again to get a fresh one.',
       };
+    case 'connection.wrong_account':
+      // The backend names both accounts ("You signed in as b@x.com; this connection is a@x.com. …").
+      return { title: 'That was a different account', text: error.message };
     default:
-      return { title: `Couldn’t connect ${integrationName}`, text: error.message };
+      return { title: failedTitle(purpose, integrationName), text: error.message };
   }
 }
 

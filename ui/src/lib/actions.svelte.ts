@@ -1,0 +1,49 @@
+// What is going on with single connections right now ("Checking…") and how the
+// last check went, shared by the list row and the detail pane.
+import * as api from './api';
+import { connections } from './stores.svelte';
+
+export type CheckOutcome = { ok: true } | { ok: false; error: api.KeyportError };
+
+export const activity = $state<{
+  /** Connection ids with a check under way. */
+  checking: Record<string, boolean>;
+  /** How the last "Check now" of a connection went (this session). */
+  checks: Record<string, CheckOutcome>;
+}>({ checking: {}, checks: {} });
+
+/** Put a command's reply in the list at once (the connections-changed event confirms it). */
+export function replaceConnection(updated: api.Connection) {
+  const list = connections.value;
+  if (list) connections.set(list.map((c) => (c.id === updated.id ? updated : c)));
+}
+
+/** Take a disconnected connection out of the list without waiting for the refetch. */
+export function dropConnection(id: string) {
+  const list = connections.value;
+  if (list) connections.set(list.filter((c) => c.id !== id));
+  delete activity.checks[id];
+  delete activity.checking[id];
+}
+
+/**
+ * "Check now": ask the provider whether the connection still works. A failed
+ * check is stored on the connection by the backend, so the list is refetched
+ * either way.
+ */
+export async function checkNow(id: string): Promise<CheckOutcome> {
+  if (activity.checking[id]) return activity.checks[id] ?? { ok: true };
+  activity.checking[id] = true;
+  delete activity.checks[id];
+  let outcome: CheckOutcome;
+  try {
+    replaceConnection(await api.checkConnection(id));
+    outcome = { ok: true };
+  } catch (raw) {
+    outcome = { ok: false, error: api.toKeyportError(raw) };
+  }
+  activity.checks[id] = outcome;
+  delete activity.checking[id];
+  void connections.reload({ quiet: true });
+  return outcome;
+}

@@ -1,0 +1,125 @@
+// "Copy diagnostics" (Settings): a plain-text summary someone can paste into a
+// support request. Built here from what the UI already has (app_info,
+// list_connections, list_clients, list_integrations); there is no backend command.
+//
+// Only fields named below are read, so a field added to a DTO later (or a secret
+// that should never have been there) cannot leak into it. Error *codes* only: a
+// provider's message can quote account details.
+import type { AppInfo, Connection, IntegrationSummary, OAuthClient } from './api';
+
+export interface DiagnosticsInput {
+  app: AppInfo | undefined;
+  connections: readonly Connection[] | undefined;
+  clients: readonly OAuthClient[] | undefined;
+  integrations: readonly IntegrationSummary[] | undefined;
+  /** navigator.userAgent */
+  platform: string;
+  /** Replace every email address with its first letter + "***@domain". */
+  maskEmails: boolean;
+  now: number;
+}
+
+/** "ana@firm.example" → "a***@firm.example"; anything else unchanged. */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  if (at < 1) return email;
+  return `${email[0]}***${email.slice(at)}`;
+}
+
+const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
+
+/** Mask every email address in `text` (also ones inside other fields). */
+export function maskEmailsIn(text: string): string {
+  return text.replace(EMAIL, maskEmail);
+}
+
+/** Client ids are not secret, but only their start is needed to tell them apart. */
+export function maskClientId(id: string): string {
+  const trimmed = id.trim();
+  return trimmed.length <= 6 ? trimmed : `${trimmed.slice(0, 6)}…`;
+}
+
+/** A home folder in a path ("/home/ana/…", "C:\Users\ana\…") says who the user is: "~" instead. */
+function maskHome(path: string): string {
+  return path
+    .replace(/^\/(home|Users)\/[^/]+/, '~')
+    .replace(/^([A-Za-z]:\\Users\\)[^\\]+/, '~');
+}
+
+function iso(at: number | null): string {
+  if (at === null || !Number.isFinite(at)) return 'never';
+  try {
+    return new Date(at).toISOString();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function missing(what: string): string {
+  return `  (${what} not loaded)`;
+}
+
+/** The diagnostics text. Pure: the same input gives the same text. */
+export function buildDiagnostics(input: DiagnosticsInput): string {
+  const { app, connections, clients, integrations, maskEmails } = input;
+  const email = (value: string | null) => (value === null ? '—' : maskEmails ? maskEmail(value) : value);
+  const path = (value: string) => (maskEmails ? maskHome(value) : value);
+  const lines: string[] = [];
+
+  lines.push('Keyport diagnostics');
+  lines.push(`Generated: ${iso(input.now)}`);
+  lines.push(`Version: ${app?.version ?? 'unknown'}`);
+  lines.push(`Platform: ${input.platform || 'unknown'}`);
+  if (app) {
+    lines.push(`Data folder: ${path(app.data_dir)}`);
+    lines.push(`Settings folder: ${path(app.config_dir)}`);
+  }
+
+  lines.push('');
+  if (!connections) {
+    lines.push('Connections:', missing('connections'));
+  } else {
+    const byStatus = new Map<string, number>();
+    for (const c of connections) byStatus.set(c.status, (byStatus.get(c.status) ?? 0) + 1);
+    const counts = [...byStatus].sort(([a], [b]) => a.localeCompare(b)).map(([s, n]) => `${s} ${n}`);
+    lines.push(`Connections: ${connections.length}${counts.length ? ` (${counts.join(', ')})` : ''}`);
+    for (const c of connections) {
+      const parts = [
+        c.id,
+        c.integration,
+        email(c.email),
+        c.status,
+        `redirect ${c.redirect_mode}`,
+        `last check ${c.last_checked_at === null ? 'never' : `${c.last_check_ok === false ? 'failed' : 'ok'} ${iso(c.last_checked_at)}`}`,
+        `last error ${c.last_error_code ?? '—'}`,
+      ];
+      if (c.missing_scopes.length > 0) parts.push(`missing scopes ${c.missing_scopes.length}`);
+      lines.push(`  - ${parts.join(' | ')}`);
+    }
+  }
+
+  lines.push('');
+  lines.push('OAuth clients:');
+  if (!clients) lines.push(missing('OAuth clients'));
+  else if (clients.length === 0) lines.push('  (none set)');
+  else {
+    for (const c of clients) {
+      lines.push(`  - ${c.provider}: client id ${maskClientId(c.client_id)}, secret ${c.has_secret ? 'set' : 'not set'}`);
+    }
+  }
+
+  lines.push('');
+  lines.push('Integrations:');
+  if (!integrations) lines.push(missing('integrations'));
+  else {
+    for (const i of integrations) {
+      const flags = [i.provider, `redirect ${i.redirect}`, i.configured ? 'client set' : 'no client'];
+      if (i.custom) flags.push('custom');
+      lines.push(`  - ${i.id} (${flags.join(', ')})`);
+    }
+  }
+
+  const text = `${lines.join('\n')}\n`;
+  // Belt and braces: an address that came in through another field (a label, a path).
+  return maskEmails ? maskEmailsIn(text) : text;
+}
