@@ -148,7 +148,6 @@ impl Keyport {
             attempt += 1;
             match oauth::refresh(&self.http, &integration, &creds, &refresh_token).await {
                 Ok(reply) => {
-                    crash_point("refresh.reply_received");
                     let granted = reply
                         .scopes
                         .clone()
@@ -167,6 +166,7 @@ impl Keyport {
                     self.secrets.run(move |s| s.set_tokens(&id, &set)).await?;
                     crash_point("refresh.tokens_stored");
                     self.store.record_refresh_ok(&conn.id, &granted)?;
+                    crash_point("refresh.recorded");
                     let missing = missing_scopes(&integration, &conn.requested_scopes, &granted);
                     if reply.scopes.is_some() && !missing.is_empty() {
                         let e = Error::ScopesMissing(missing.clone());

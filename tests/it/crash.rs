@@ -98,3 +98,78 @@ async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
         env.assert_no_secrets_leaked();
     }
 }
+
+/// A refresh with rotation killed after each write: the rotated refresh
+/// token is never lost (the next refresh works).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_killed_after_each_write_keeps_the_rotated_token() {
+    for step in ["refresh.tokens_stored", "refresh.recorded"] {
+        let env = Env::with_config(crate::fake_provider::Config {
+            rotate_refresh_tokens: true,
+            expand_scope_aliases: true,
+            ..Default::default()
+        });
+        let kp = env.keyport();
+        env.set_google_client(&kp).await;
+        let c = crate::common::connect_as(&env, &kp, "ana@firm.example").await;
+        crate::common::expire_locally(&env, &c.id);
+        let mut cmd = env.command();
+        cmd.args(["token", &c.id]).env("KEYPORT_CRASH_AT", step);
+        let out = env.run(&mut cmd);
+        assert!(
+            !out.status.success(),
+            "{step}: the process should have died"
+        );
+        assert_eq!(env.provider.token_requests("refresh_token"), 1);
+        // Restart; force another refresh: it must use the rotated token.
+        crate::common::expire_locally(&env, &c.id);
+        let out = env.cli(&["token", &c.id]);
+        assert!(out.status.success(), "{step}: {}", stderr(&out));
+        assert!(env
+            .provider
+            .access_token_valid(crate::common::stdout(&out).trim()));
+        assert_eq!(
+            kp.get(&c.id).unwrap().status,
+            keyport::store::Status::Active,
+            "{step}"
+        );
+        assert_invariants(&env, &kp);
+    }
+}
+
+/// A disconnect killed after each write: after restart the tokens are
+/// revoked and gone, and nothing is left in the keyring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_killed_after_each_write_still_revokes_and_cleans_up() {
+    for step in ["disconnect.row_deleted", "disconnect.secret_deleted"] {
+        let env = Env::new();
+        let kp = env.keyport();
+        env.set_google_client(&kp).await;
+        let c = crate::common::connect_as(&env, &kp, "ana@firm.example").await;
+        let mut cmd = env.command();
+        cmd.args(["disconnect", &c.id])
+            .env("KEYPORT_CRASH_AT", step);
+        let out = env.run(&mut cmd);
+        assert!(
+            !out.status.success(),
+            "{step}: the process should have died"
+        );
+        let out = env.cli(&["list", "--json"]);
+        assert!(out.status.success(), "{step}: {}", stderr(&out));
+        assert!(kp.list().unwrap().is_empty(), "{step}");
+        assert_eq!(
+            kp.store.pending_revocations().unwrap(),
+            0,
+            "{step}: the revocation was settled"
+        );
+        assert_eq!(
+            env.provider.revocations().len(),
+            1,
+            "{step}: revoked exactly once"
+        );
+        assert!(
+            env.secrets().get_tokens(&c.id).unwrap().is_none(),
+            "{step}: keyring entry left"
+        );
+    }
+}

@@ -122,26 +122,23 @@ describe('Connect dialog', () => {
     await expect.poll(() => text(page)).toContain(words);
   });
 
-  it('offers Grant access for missing scopes, which asks for exactly those', async () => {
-    const page = await open(backend());
+  it('offers Grant access for missing scopes: grant_access on the new connection', async () => {
+    const page = await open(backend({ grant_access: { ok: { ...started, flow_id: 'flow-2' } } }));
     await startWaiting(page);
     const partial = connection({ granted_scopes: ['openid', 'email'], missing_scopes: [GMAIL_MODIFY] });
     await emit(page, 'keyport://flow', flow({ connection: partial }));
     await expect.poll(() => text(page)).toContain('Access was granted without: Read & send');
-    await reply(page, 'start_connect', { ok: { ...started, flow_id: 'flow-2' } });
     await dialog(page).getByRole('button', { name: 'Grant access' }).click();
     await dialog(page).getByText('Waiting for you to finish in your browser…').first().waitFor();
-    expect((await argsOf(page, 'start_connect'))[1]).toEqual({
-      integration: 'gmail',
-      preset: null,
-      scopes: [GMAIL_MODIFY],
-      redirect: null,
-    });
+    // The backend asks for what the connection is missing (scopes null).
+    expect(await argsOf(page, 'grant_access')).toEqual([{ connectionId: 'conn-1', scopes: null, redirect: null }]);
+    expect(await calls(page, 'start_connect')).toHaveLength(1);
     // The earlier flow's id no longer matches; the new one does.
     await emit(page, 'keyport://flow', flow({ connection: partial }));
     await expect.poll(() => text(page)).toContain('Waiting for you to finish');
     await emit(page, 'keyport://flow', flow({ flow_id: 'flow-2', connection: connection() }));
-    await expect.poll(() => text(page)).toContain('Connected as ana@firm.example');
+    await expect.poll(() => text(page)).toContain('Access granted for ana@firm.example');
+    expect(await text(page)).not.toContain('Access was granted without');
   });
 
   it('when the browser did not open, shows the link to copy, and Copy link copies it', async () => {
@@ -172,15 +169,22 @@ describe('Connect dialog', () => {
     expect(selected).toBe(started.auth_url);
   });
 
-  it('Open again asks the backend to open the link, and shows its refusal', async () => {
-    const page = await open(backend({ open_external: { ok: null } }));
+  it('Open again asks the backend to open that flow’s link again, and shows when it could not', async () => {
+    const page = await open(backend({ open_auth_url: { ok: true } }));
     await startWaiting(page);
     await dialog(page).getByRole('button', { name: 'Open again' }).click();
     await expect.poll(() => text(page)).toContain('Opened the sign-in page in your browser again.');
-    await reply(page, 'open_external', { error: { code: 'invalid_input', message: 'only https links can be opened' } });
+    await expect(dialog(page).getByLabel('Sign-in link').count()).resolves.toBe(0);
+    // No browser: the link is shown to copy.
+    await reply(page, 'open_auth_url', { ok: false });
     await dialog(page).getByRole('button', { name: 'Open again' }).click();
-    await expect.poll(() => text(page)).toContain('only https links can be opened');
-    expect(await argsOf(page, 'open_external')).toEqual([{ url: started.auth_url }, { url: started.auth_url }]);
+    await expect.poll(() => text(page)).toContain('Keyport couldn’t open your browser. Copy the link above into it.');
+    await expect(dialog(page).getByLabel('Sign-in link').inputValue()).resolves.toBe(started.auth_url);
+    await reply(page, 'open_auth_url', { error: { code: 'oauth.state_mismatch', message: 'This sign-in is no longer pending.' } });
+    await dialog(page).getByRole('button', { name: 'Open again' }).click();
+    await expect.poll(() => text(page)).toContain('This sign-in is no longer pending.');
+    expect(await argsOf(page, 'open_auth_url')).toEqual([{ flowId: 'flow-1' }, { flowId: 'flow-1' }, { flowId: 'flow-1' }]);
+    expect(await calls(page, 'open_external')).toEqual([]);
   });
 
   it('shows a start_connect failure in the form, and a second click waits for the first', async () => {

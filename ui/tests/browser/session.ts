@@ -137,6 +137,17 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: resolve(results, name) });
 }
 
+/** The repository's docs/screenshots/, for the pictures the README shows. */
+export const docsScreenshots = resolve(dirname(fileURLToPath(import.meta.url)), '../../../docs/screenshots');
+
+/** A screenshot for the docs (and a copy in test-results/). */
+export async function docsScreenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
+  mkdirSync(results, { recursive: true });
+  mkdirSync(docsScreenshots, { recursive: true });
+  const png = await page.screenshot({ path: resolve(results, name), fullPage: options.fullPage ?? false });
+  writeFileSync(resolve(docsScreenshots, name), png);
+}
+
 /** Is `locator`'s element the focused one? */
 export function isFocused(page: Page, selector: string): Promise<boolean> {
   return page.evaluate((s) => document.activeElement === document.querySelector(s), selector);

@@ -70,14 +70,14 @@ describe('Settings view', () => {
     ).resolves.toBe('Change the Microsoft client');
   });
 
-  it('a client without a secret sends null, and Change warns that an empty secret removes the saved one', async () => {
+  it('Change with the secret left empty sends null, which keeps the saved secret (and says so)', async () => {
     const page = await open(backend({ set_client: { ok: null } }), { hash: '#/settings' });
     await ready(page);
     await card(page, 'google').getByRole('button', { name: 'Change the Google client' }).click();
     const form = card(page, 'google');
     await expect(form.getByLabel('Client ID').inputValue()).resolves.toBe(clients[0]!.client_id);
     await expect(form.getByLabel(/Client secret/).inputValue()).resolves.toBe('');
-    expect(await form.innerText()).toContain('saving with this empty removes it');
+    expect(await form.innerText()).toContain('Leave this empty to keep it, or enter a new one to replace it.');
     await form.getByLabel('Client ID').fill('new-id');
     await form.getByRole('button', { name: 'Save client' }).click();
     await expect.poll(() => argsOf(page, 'set_client')).toEqual([
