@@ -50,6 +50,15 @@ impl Listener {
         self.port
     }
 
+    /// The addresses actually bound (loopback only).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        let mut v: Vec<SocketAddr> = self.v4.local_addr().into_iter().collect();
+        if let Some(v6) = &self.v6 {
+            v.extend(v6.local_addr());
+        }
+        v
+    }
+
     pub fn redirect_uri(&self) -> String {
         format!("http://127.0.0.1:{}/callback", self.port)
     }

@@ -1,10 +1,11 @@
 // Settings: OAuth clients per provider (the secret goes in, never comes back) and the data folder.
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { appInfo, backend, clients } from './fixtures';
-import { argsOf, browserSession, calls, reply, screenshot } from './session';
+import { appInfo, backend, clients, connections } from './fixtures';
+import { argsOf, browserSession, calls, docsScreenshot, reply, screenshot } from './session';
 
-const { open } = browserSession('settings');
+const session = browserSession('settings');
+const { open } = session;
 
 const card = (page: Page, provider: string) => page.locator(`[data-provider="${provider}"]`);
 const SECRET = 'GOCSPX-very-secret-value-42';
@@ -123,5 +124,52 @@ describe('Settings view', () => {
     expect(await card(page, 'microsoft').innerText()).toContain('Read the setup guide');
     await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot(page, 'settings.png');
+  });
+
+  it('Copy diagnostics: a preview with masked emails (or not), copied as shown, no secrets', async () => {
+    const page = await open(backend({ list_connections: { ok: connections } }), { hash: '#/settings' });
+    await session.context()!.grantPermissions(['clipboard-read', 'clipboard-write']);
+    await ready(page);
+    const preview = page.getByTestId('diagnostics');
+    await expect.poll(() => preview.innerText()).toContain('Connections: 4 (active 3, needs_reauth 1)');
+    const masked = await preview.innerText();
+    expect(masked).toContain('Version: 0.1.0');
+    expect(masked).toContain('Platform: Mozilla/5.0');
+    expect(masked).toContain('a***@firm.example');
+    expect(masked).toContain('z***@client-co.example');
+    expect(masked).not.toContain('ana@firm.example');
+    expect(masked).toContain('last error oauth.invalid_grant');
+    expect(masked).not.toContain('no longer accepts'); // codes only
+    expect(masked).toContain('google: client id 4711-d…, secret set');
+    expect(masked).not.toContain('googleusercontent');
+    const mask = page.getByRole('checkbox', { name: 'Mask email addresses' });
+    await expect(mask.isChecked()).resolves.toBe(true);
+
+    await page.getByRole('button', { name: 'Copy diagnostics' }).click();
+    await expect.poll(() => page.getByText('Copied. Paste it').count()).toBe(1);
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(`${await preview.innerText()}\n`.replace(/\n\n$/, '\n'));
+    expect(copied).not.toContain('ana@firm.example');
+
+    await mask.uncheck();
+    await expect.poll(() => preview.innerText()).toContain('ana@firm.example');
+    await mask.check();
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+    await docsScreenshot(page, 'settings.png', { fullPage: true });
+  });
+
+  it('Copy diagnostics without clipboard access selects the text instead', async () => {
+    const page = await open(backend(), { hash: '#/settings' });
+    await ready(page);
+    await page.evaluate(() => {
+      Object.defineProperty(Clipboard.prototype, 'writeText', {
+        value: () => Promise.reject(new DOMException('denied', 'NotAllowedError')),
+      });
+    });
+    await page.getByRole('button', { name: 'Copy diagnostics' }).click();
+    await expect.poll(() => page.getByText('press Ctrl+C').count()).toBe(1);
+    const selected = await page.evaluate(() => getSelection()?.toString() ?? '');
+    expect(selected).toContain('Keyport diagnostics');
+    await expect(page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).resolves.toBe('diagnostics');
   });
 });

@@ -1,0 +1,198 @@
+//! The local attack surface: the loopback listener, deep links with
+//! valid-looking but unknown states, and the window's CSP and capabilities.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyport::catalog::RedirectMode;
+use keyport::connections::ConnectOptions;
+
+use crate::common::Env;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
+    let env = Env::new();
+    let kp = env.keyport();
+    env.set_google_client(&kp).await;
+    let mut started = kp
+        .initiate(
+            "gmail",
+            ConnectOptions {
+                redirect: Some(RedirectMode::Loopback),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let listener = started.loopback.take().unwrap();
+    let addrs = listener.local_addrs();
+    assert!(!addrs.is_empty());
+    assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    let port = listener.port();
+    assert!(
+        started
+            .redirect_uri
+            .starts_with(&format!("http://127.0.0.1:{port}/")),
+        "never \"localhost\""
+    );
+
+    let (kp2, flow, state) = (kp.clone(), started.flow_id.clone(), started.state.clone());
+    let serve = tokio::spawn(async move {
+        listener
+            .serve(
+                &kp2,
+                &flow,
+                &state,
+                Duration::from_secs(20),
+                Arc::new(tokio::sync::Notify::new()),
+            )
+            .await
+    });
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    // Probes that must not end the flow.
+    assert_eq!(
+        http.get(format!("{base}/")).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        http.get(format!("{base}/callback/../admin"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        http.post(format!("{base}/callback"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let other = http
+        .get(format!(
+            "{base}/callback?state=AAAAAAAAAAAAAAAAAAAAAA&code=stolen"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 400);
+    let page = other.text().await.unwrap();
+    assert!(page.contains("does not belong"), "{page}");
+    // The real redirect completes it and gets the success page.
+    let redirect = env.provider.follow_authorize(&started.auth_url).unwrap();
+    let ok = http.get(&redirect).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["referrer-policy"], "no-referrer");
+    assert!(ok
+        .text()
+        .await
+        .unwrap()
+        .contains("You can close this tab — Keyport is connected"));
+    let connection = serve.await.unwrap().expect("connected");
+    assert_eq!(connection.email.as_deref(), Some("ana@firm.example"));
+    // Closed afterwards.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert!(
+        after.is_err(),
+        "the listener must be closed after the success"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_link_with_an_unknown_state_changes_nothing() {
+    let env = Env::new();
+    let kp = env.keyport();
+    env.set_google_client(&kp).await;
+    let c = crate::common::connect_as(&env, &kp, "ana@firm.example").await;
+    let started = kp
+        .initiate(
+            "gmail",
+            ConnectOptions {
+                redirect: Some(RedirectMode::DeepLink),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let before_rows = kp.list().unwrap();
+    let before_flows = kp.store.flows().unwrap();
+    let before_events = kp.store.events(None, 1000).unwrap().len();
+    let forged = format!(
+        "dev.keyport:/oauth/callback?state={}x&code=4%2F0Aforged",
+        started.state
+    );
+    let err = kp.handle_deep_link(&forged).await.unwrap_err();
+    assert_eq!(err.code(), "oauth.state_mismatch");
+    assert_eq!(kp.list().unwrap(), before_rows);
+    assert_eq!(kp.store.flows().unwrap(), before_flows);
+    assert_eq!(kp.store.events(None, 1000).unwrap().len(), before_events);
+    assert_eq!(
+        env.provider.token_requests("authorization_code"),
+        1,
+        "only the real connect redeemed a code"
+    );
+    // The real flow still completes.
+    let link = env.provider.follow_authorize(&started.auth_url).unwrap();
+    assert_eq!(kp.handle_deep_link(&link).await.unwrap().id, c.id);
+}
+
+fn read_json(path: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn csp_and_capabilities_match_the_allow_list() {
+    let conf = read_json("tauri.conf.json");
+    let csp = conf["app"]["security"]["csp"]
+        .as_object()
+        .expect("a CSP object");
+    let expected = serde_json::json!({
+        "default-src": "'self'",
+        "script-src": "'self'",
+        "style-src": "'self'",
+        "img-src": "'self' data:",
+        "font-src": "'self'",
+        "connect-src": "ipc: http://ipc.localhost",
+        "object-src": "'none'",
+        "base-uri": "'none'",
+        "form-action": "'none'",
+        "frame-ancestors": "'none'"
+    });
+    assert_eq!(
+        &serde_json::Value::Object(csp.clone()),
+        &expected,
+        "the CSP changed: review it and update this allow-list"
+    );
+    assert!(conf["app"]["security"]["dangerousDisableAssetCspModification"].is_null());
+    assert_eq!(conf["app"]["security"]["freezePrototype"], true);
+    assert_eq!(conf["app"]["withGlobalTauri"], false);
+
+    let caps = read_json("src-tauri/capabilities/default.json");
+    assert_eq!(caps["windows"], serde_json::json!(["main"]));
+    let perms: Vec<&str> = caps["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        perms,
+        ["core:event:allow-listen", "core:event:allow-unlisten"],
+        "no shell, filesystem or opener for the UI"
+    );
+    assert!(
+        caps.get("remote").is_none(),
+        "no remote URLs get IPC access"
+    );
+    let dir = std::fs::read_dir(format!(
+        "{}/src-tauri/capabilities",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert_eq!(dir.count(), 1, "one capability file, checked here");
+}
