@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 SESSION := scripts/headless-session.sh
 
-.PHONY: run test deps ui build lint test-rust test-ui test-e2e demo bench clean
+.PHONY: run test deps ui build lint test-rust test-ui test-e2e test-installer demo bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -20,7 +20,8 @@ build: ui
 run: build
 	./target/debug/keyport
 
-lint: deps
+# The UI is built first: the binary embeds ui/dist.
+lint: ui
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	npm --prefix ui run check
@@ -34,8 +35,14 @@ test-ui: deps
 test-e2e: build
 	tests/e2e/run.sh
 
+# The release workflow's syntax, then the .deb built, installed, driven
+# through xdg-open and gio open, and removed (needs root or sudo).
+test-installer: deps
+	tests/installer/check-workflow.sh
+	tests/installer/deb.sh
+
 # Everything CI runs.
-test: lint test-rust test-ui test-e2e
+test: lint test-rust test-ui test-e2e test-installer
 	@echo "make test: all suites passed"
 
 # The app against the fake provider: a whole connect without Google credentials.
@@ -45,7 +52,9 @@ demo: build
 # Figures, printed (never asserted): connect flow, token broker, refresh
 # storm, 1,000 connections.
 bench: ui
-	$(SESSION) $(CARGO) bench --bench keyport
+	test -x target/bench-venv/bin/python || python3 -m venv target/bench-venv
+	target/bench-venv/bin/pip install --quiet --disable-pip-version-check google-auth-oauthlib
+	KEYPORT_PEER_PYTHON=$(CURDIR)/target/bench-venv/bin/python $(SESSION) $(CARGO) bench --bench keyport
 
 clean:
 	$(CARGO) clean

@@ -13,7 +13,8 @@ SUDO=""
 # desktop tools deep links go through.
 PACKAGES="build-essential pkg-config curl file libwebkit2gtk-4.1-dev librsvg2-dev
 libayatana-appindicator3-dev libssl-dev xvfb xauth dbus dbus-x11 webkit2gtk-driver
-xdg-utils desktop-file-utils libglib2.0-bin gnome-keyring chromium imagemagick rpm x11-utils"
+xdg-utils desktop-file-utils libglib2.0-bin gnome-keyring chromium imagemagick rpm x11-utils
+python3 python3-venv python3-yaml procps"
 
 missing=""
 for p in $PACKAGES; do

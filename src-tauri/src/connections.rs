@@ -8,8 +8,9 @@
 //! there; [`Keyport::recover`] finishes or rolls back whatever a dead process
 //! left behind. An OS file lock per flow tells a dead owner from a live one.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -97,6 +98,8 @@ pub struct Keyport {
     pub secrets: SecretStore,
     pub http: Http,
     pub(crate) refresh_locks: RefreshLocks,
+    /// Client secrets read from the keyring, by (provider, row version).
+    client_secrets: Arc<Mutex<HashMap<(String, i64), Secret>>>,
 }
 
 type RefreshLocks = std::sync::Arc<
@@ -120,6 +123,7 @@ impl Keyport {
             secrets,
             http: Http::new(Duration::from_secs(15)),
             refresh_locks: Default::default(),
+            client_secrets: Default::default(),
         })
     }
 
@@ -166,6 +170,10 @@ impl Keyport {
                 "a provider and a client id are required".into(),
             ));
         }
+        self.client_secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         // No secret given: keep the one stored (remove it with `remove_client`).
         let has_secret = match secret {
             Some(v) => {
@@ -180,6 +188,10 @@ impl Keyport {
     }
 
     pub async fn remove_client(&self, provider: &str) -> Result<bool> {
+        self.client_secrets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let key = SecretKey::ClientSecret(provider.to_string());
         self.secrets.run(move |s| s.delete(&key)).await?;
         self.store.remove_client(provider)
@@ -193,11 +205,33 @@ impl Keyport {
             (None, Some(id)) => id.clone(),
             (None, None) => return Err(not_configured(integration)),
         };
-        let client_secret = if stored.as_ref().is_some_and(|c| c.has_secret) {
-            let key = SecretKey::ClientSecret(integration.provider.clone());
-            self.secrets.run(move |s| s.get(&key)).await?
-        } else {
-            None
+        let client_secret = match &stored {
+            Some(c) if c.has_secret => {
+                // Cached per client row version: a `client set` elsewhere
+                // bumps `updated_at` and so refreshes the cache.
+                let version = (c.provider.clone(), c.updated_at);
+                let cached = self
+                    .client_secrets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&version)
+                    .cloned();
+                match cached {
+                    Some(secret) => Some(secret),
+                    None => {
+                        let key = SecretKey::ClientSecret(integration.provider.clone());
+                        let secret = self.secrets.run(move |s| s.get(&key)).await?;
+                        if let Some(v) = &secret {
+                            self.client_secrets
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(version, v.clone());
+                        }
+                        secret
+                    }
+                }
+            }
+            _ => None,
         };
         if integration.client_secret_required && client_secret.is_none() {
             return Err(not_configured(integration));
@@ -298,12 +332,25 @@ impl Keyport {
             expires_at: now + FLOW_LIFETIME.as_millis() as i64,
             finished_at: None,
         };
-        // Verifier first: a row never points at a verifier that is not there.
-        let key = SecretKey::FlowVerifier(flow_id.clone());
-        let verifier = req.verifier.clone();
-        self.secrets
-            .run(move |s| s.set(&key, verifier.expose()))
-            .await?;
+        // A loopback flow can only complete through its own listener, in
+        // this process: its verifier stays in memory. Other modes may finish
+        // in another process, so theirs goes to the keyring — first, so a row
+        // never points at a verifier that is not there.
+        let mut loopback = loopback;
+        let in_keyring = match loopback.as_mut() {
+            Some(listener) => {
+                listener.verifier = Some(req.verifier.clone());
+                false
+            }
+            None => {
+                let key = SecretKey::FlowVerifier(flow_id.clone());
+                let verifier = req.verifier.clone();
+                self.secrets
+                    .run(move |s| s.set(&key, verifier.expose()))
+                    .await?;
+                true
+            }
+        };
         let stored = self.store.transaction(|tx| {
             if new_row {
                 tx.execute(
@@ -320,6 +367,9 @@ impl Keyport {
                 )?;
             }
             Store::insert_flow(tx, &flow)?;
+            if !in_keyring {
+                tx.execute("UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1", [&flow.id])?;
+            }
             Store::append_event(
                 tx,
                 Some(&connection_id),
@@ -330,8 +380,10 @@ impl Keyport {
             )
         });
         if let Err(e) = stored {
-            let key = SecretKey::FlowVerifier(flow_id.clone());
-            let _ = self.secrets.run(move |s| s.delete(&key)).await;
+            if in_keyring {
+                let key = SecretKey::FlowVerifier(flow_id.clone());
+                let _ = self.secrets.run(move |s| s.delete(&key)).await;
+            }
             return Err(e);
         }
         tracing::info!(flow = %flow_id, connection = %connection_id, integration = %integration.id, mode = mode.as_str(), "flow started");
@@ -517,6 +569,16 @@ impl Keyport {
     /// Completes the flow `cb` belongs to. The one place a callback turns
     /// into a connection (deep link, loopback, relay, `open-url`).
     pub async fn complete(&self, cb: Callback) -> Result<Connection> {
+        self.complete_with(cb, None).await
+    }
+
+    /// As [`complete`](Self::complete), with the PKCE verifier when the
+    /// caller holds it (the loopback listener); else it comes from the keyring.
+    pub async fn complete_with(
+        &self,
+        cb: Callback,
+        verifier: Option<Secret>,
+    ) -> Result<Connection> {
         let hash = state_hash(&cb.state);
         let Some(flow) = self.store.flow_by_state_hash(&hash)? else {
             tracing::warn!(
@@ -543,7 +605,7 @@ impl Keyport {
             self.fail_flow(flow, Error::FlowExpired).await;
             return Err(Error::FlowExpired);
         }
-        let result = self.finish(flow.clone(), cb.outcome).await;
+        let result = self.finish(flow.clone(), cb.outcome, verifier).await;
         if let Err(e) = &result {
             self.fail_flow(flow, e.clone_for_record()).await;
         }
@@ -551,7 +613,12 @@ impl Keyport {
         result
     }
 
-    async fn finish(&self, flow: PendingFlow, outcome: Outcome) -> Result<Connection> {
+    async fn finish(
+        &self,
+        flow: PendingFlow,
+        outcome: Outcome,
+        verifier: Option<Secret>,
+    ) -> Result<Connection> {
         let code = match outcome {
             Outcome::Code(code) => code,
             Outcome::Error { error, description } => {
@@ -568,8 +635,14 @@ impl Keyport {
         };
         let integration = self.integration(&flow.integration)?.clone();
         let creds = self.credentials(&integration).await?;
-        let key = SecretKey::FlowVerifier(flow.id.clone());
-        let verifier = self.secrets.run(move |s| s.get(&key)).await?;
+        let verifier = match verifier {
+            Some(v) => Some(v),
+            None if flow.redirect_mode == RedirectMode::Loopback => None,
+            None => {
+                let key = SecretKey::FlowVerifier(flow.id.clone());
+                self.secrets.run(move |s| s.get(&key)).await?
+            }
+        };
         if integration.pkce && verifier.is_none() {
             return Err(Error::KeyringUnavailable(
                 "the sign-in's PKCE verifier is missing".into(),
@@ -728,6 +801,19 @@ impl Keyport {
     }
 
     async fn clear_flow_secret(&self, flow_id: &str) {
+        let cleared: bool = self
+            .store
+            .transaction(|tx| {
+                Ok(tx.query_row(
+                    "SELECT secret_cleared FROM pending_flows WHERE id = ?1",
+                    [flow_id],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap_or(false);
+        if cleared {
+            return;
+        }
         let key = SecretKey::FlowVerifier(flow_id.to_string());
         if self.secrets.run(move |s| s.delete(&key)).await.is_ok() {
             let _ = self.store.transaction(|tx| {

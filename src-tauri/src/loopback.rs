@@ -24,6 +24,9 @@ pub struct Listener {
     v4: TcpListener,
     v6: Option<TcpListener>,
     port: u16,
+    /// The flow's PKCE verifier, held here rather than in the keyring: only
+    /// this listener can complete a loopback flow.
+    pub(crate) verifier: Option<crate::secrets::Secret>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -43,7 +46,12 @@ impl Listener {
         let v6 = TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)))
             .await
             .ok();
-        Ok(Listener { v4, v6, port })
+        Ok(Listener {
+            v4,
+            v6,
+            port,
+            verifier: None,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -139,7 +147,7 @@ impl Listener {
                 .await;
                 continue;
             }
-            let result = keyport.complete(cb).await;
+            let result = keyport.complete_with(cb, self.verifier.clone()).await;
             match &result {
                 Ok(c) => {
                     let who = c.email.as_deref().unwrap_or("your account");

@@ -144,6 +144,7 @@ async fn connect_flow() {
             samples.push(t.elapsed());
         }
     }
+    let samples_copy = samples.clone();
     stats("keyport connect, loopback, in-process", samples);
 
     // The floor: the raw round trips plus one keyring write and one commit.
@@ -190,7 +191,56 @@ async fn connect_flow() {
         b.kp.store.set_client("bench-floor", "x", false).unwrap();
         floor.push(t.elapsed());
     }
-    stats("floor: 4 HTTP round trips + keyring write + commit", floor);
+    stats(
+        "floor: 4 HTTP round trips + keyring write + commit",
+        floor.clone(),
+    );
+    let ours = median(&samples_copy);
+    let floor_median = median(&floor);
+    println!("keyport / floor: {:.2}×", ours / floor_median);
+
+    // The peer: Google's own desktop library, same provider, same flow.
+    match std::env::var("KEYPORT_PEER_PYTHON") {
+        Err(_) => println!("peer: skipped (set KEYPORT_PEER_PYTHON; `make bench` does)"),
+        Ok(python) => {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/peer_flow.py");
+            let out = Command::new(python)
+                .args([
+                    script,
+                    &base,
+                    &b.provider.client_id(),
+                    &b.provider.client_secret(),
+                    "60",
+                ])
+                .env("no_proxy", "*")
+                .output()
+                .expect("run the peer");
+            if !out.status.success() {
+                println!("peer failed: {}", String::from_utf8_lossy(&out.stderr));
+                return;
+            }
+            let secs: Vec<f64> = serde_json::from_slice(&out.stdout).expect("peer JSON");
+            let peer: Vec<Duration> = secs
+                .into_iter()
+                .skip(10)
+                .map(Duration::from_secs_f64)
+                .collect();
+            stats(
+                "google-auth-oauthlib InstalledAppFlow.run_local_server",
+                peer.clone(),
+            );
+            println!(
+                "peer / keyport: {:.2}× (higher is better for Keyport)",
+                median(&peer) / ours
+            );
+        }
+    }
+}
+
+fn median(samples: &[Duration]) -> f64 {
+    let mut v: Vec<f64> = samples.iter().map(|d| d.as_secs_f64()).collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
 }
 
 async fn token_broker() {

@@ -181,9 +181,7 @@ touch "$WORK/stamp"
 if [ "${KEYPORT_INSTALLER_NO_BUILD:-}" != 1 ]; then
     echo "==> tauri build --bundles deb,rpm (release; ~8 min from clean, ~1-2 min to re-link)"
     t0=$(date +%s)
-    # src-tauri/bundle/release.conf.json runs beforeBuildCommand from the root.
-    if ! "$TAURI" build --ci --bundles deb,rpm --config src-tauri/bundle/release.conf.json \
-            >"$WORK/build.log" 2>&1; then
+    if ! "$TAURI" build --ci --bundles deb,rpm >"$WORK/build.log" 2>&1; then
         tail -n 40 "$WORK/build.log" >&2
         echo "installer: 0 passed, 1 failed (tauri build failed)"
         exit 1

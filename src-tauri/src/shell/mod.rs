@@ -90,8 +90,10 @@ pub fn run(initial_url: Option<String>) -> i32 {
         ])
         .setup(move |app| {
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
-            if let Err(e) = app.deep_link().register_all() {
-                tracing::warn!("could not register the dev.keyport scheme: {e}");
+            if registers_scheme_itself() {
+                if let Err(e) = app.deep_link().register_all() {
+                    tracing::warn!("could not register the dev.keyport scheme: {e}");
+                }
             }
             let handle = app.handle().clone();
             app.deep_link().on_open_url(move |event| {
@@ -150,6 +152,21 @@ pub fn run(initial_url: Option<String>) -> i32 {
             1
         }
     }
+}
+
+/// Whether the app registers `dev.keyport:` itself. Installers (.deb, .rpm,
+/// MSI, NSIS) register the scheme with a desktop entry whose `Exec` passes
+/// `%u`; the runtime registration would shadow it with a per-user handler
+/// that plain `xdg-open` cannot parse. So: only AppImages and binaries run
+/// from a build tree (and Windows debug builds) register at runtime.
+#[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
+fn registers_scheme_itself() -> bool {
+    if cfg!(windows) || std::env::var_os("APPIMAGE").is_some() {
+        return true;
+    }
+    std::env::current_exe()
+        .map(|exe| !exe.starts_with("/usr/") && !exe.starts_with("/opt/"))
+        .unwrap_or(true)
 }
 
 /// How often the GUI looks for due health checks.

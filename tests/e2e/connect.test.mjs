@@ -1,0 +1,338 @@
+// The whole connect journey in the real app, through WebDriver, against the
+// fake provider (target/debug/examples/fake-provider): Connect Gmail →
+// the "browser" (a $BROWSER script that follows the provider's auto-approve
+// redirect and delivers it like a browser would) → "Connected as
+// ana@firm.example" → the Connections list → Check now → Disconnect (revoked
+// at the provider) → the CLI sees nothing left. Then once more with the
+// deep-link return (Advanced), delivered by a second `keyport <url>` process
+// through single-instance forwarding.
+//
+// Leaves docs/screenshots/waiting.png and docs/screenshots/connected.png.
+
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  KEYPORT_BIN,
+  REPO_ROOT,
+  appPidsWithEnv,
+  assertNoRunningInstance,
+  checkEnvironment,
+  describePids,
+  fatal,
+  makeIsolatedDirs,
+  readText,
+  startProcess,
+  stopProcess,
+  tail,
+  waitFor,
+} from './support.mjs';
+import { Session, startTauriDriver } from './webdriver.mjs';
+
+const FAKE_PROVIDER = path.join(REPO_ROOT, 'target', 'debug', 'examples', 'fake-provider');
+const SHOTS = path.join(REPO_ROOT, 'docs', 'screenshots');
+const ACCOUNT = 'ana@firm.example';
+/** How long the fake browser "takes" before it hands the sign-in back (time to see the waiting state). */
+const BROWSER_DELAY_S = 2;
+
+// --------------------------------------------------------------------------
+// Fixtures: the fake provider, the catalog override, the OAuth client, $BROWSER
+
+/** Starts the fake provider on a free port; resolves with its first stdout line. */
+async function startFakeProvider(marker) {
+  if (!fs.existsSync(FAKE_PROVIDER)) {
+    throw new Error(`${FAKE_PROVIDER} not found: run \`cargo build --example fake-provider\``);
+  }
+  const proc = startProcess(FAKE_PROVIDER, ['--port', '0'], { marker, label: 'fake-provider' });
+  const info = await waitFor(
+    () => {
+      if (proc.exited) throw fatal(`the fake provider exited (code ${proc.exitCode}):\n${tail(proc.output)}`);
+      const line = proc.output.split('\n').find((l) => l.trim().startsWith('{'));
+      return line ? JSON.parse(line) : null;
+    },
+    { timeout: 15_000, message: () => `the fake provider's JSON line\n${tail(proc.output)}` },
+  );
+  return { proc, ...info };
+}
+
+/** Points the built-in Gmail entry at the fake provider (user catalog file, field by field). */
+function writeCatalog(configDir, base) {
+  fs.writeFileSync(
+    path.join(configDir, 'integrations.toml'),
+    [
+      '[[integration]]',
+      'id = "gmail"',
+      `authorize_url = "${base}/authorize"`,
+      `token_url = "${base}/token"`,
+      `revocation_url = "${base}/revoke"`,
+      `userinfo_url = "${base}/userinfo"`,
+      `check_url = "${base}/gmail/v1/users/me/profile"`,
+      '',
+    ].join('\n'),
+  );
+}
+
+/** Runs the CLI with the test's dirs; returns {status, stdout, stderr}. */
+function cli(dirs, args, input) {
+  const r = spawnSync(KEYPORT_BIN, args, {
+    env: { ...process.env, ...dirs.env },
+    input,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (r.error) throw new Error(`keyport ${args.join(' ')}: ${r.error.message}`);
+  return r;
+}
+
+/**
+ * The "browser": takes the authorization URL, asks the provider (which
+ * auto-approves as ana@firm.example) where it redirects, and delivers that
+ * like a browser: a loopback URL is fetched, a dev.keyport: URL is handed to
+ * `keyport <url>` (which forwards it to the running app). In the background,
+ * so the app is never blocked on it. Every hand-off is logged.
+ */
+function writeBrowserScript(dirs) {
+  const script = path.join(dirs.root, 'browser.sh');
+  const log = path.join(dirs.root, 'browser.log');
+  fs.writeFileSync(
+    script,
+    `#!/bin/sh
+# Fake browser for the E2E test: $1 is the authorization URL.
+(
+    sleep ${BROWSER_DELAY_S}
+    # The Location header as sent (curl's %{redirect_url} would normalise
+    # dev.keyport:/oauth/callback into dev.keyport://oauth/callback).
+    loc=$(curl -s -o /dev/null -D - "$1" | sed -n 's/^[Ll]ocation: *//p' | tr -d '\\r')
+    echo "authorize -> $loc" >> '${log}'
+    case "$loc" in
+        http://127.0.0.1:*|http://\\[::1\\]:*)
+            curl -s -o /dev/null -w 'loopback callback: HTTP %{http_code}\\n' "$loc" >> '${log}' 2>&1 ;;
+        dev.keyport:*)
+            '${KEYPORT_BIN}' "$loc" >> '${log}' 2>&1
+            echo "deep link handed over: exit $?" >> '${log}' ;;
+        *)
+            echo "no redirect to deliver" >> '${log}' ;;
+    esac
+) </dev/null >/dev/null 2>&1 &
+exit 0
+`,
+  );
+  fs.chmodSync(script, 0o755);
+  return { script, log };
+}
+
+// --------------------------------------------------------------------------
+// WebDriver helpers (on top of webdriver.mjs)
+
+/** XPath literal for any text (handles quotes). */
+function lit(text) {
+  if (!text.includes('"')) return `"${text}"`;
+  if (!text.includes("'")) return `'${text}'`;
+  return `concat(${text.split('"').map((p) => `"${p}"`).join(`, '"', `)})`;
+}
+
+const buttonNamed = (name, within = '') => `${within}//button[normalize-space(.)=${lit(name)}]`;
+
+function execute(session, script, args = []) {
+  return session.cmd('POST', '/execute/sync', { script, args }, 'execute script');
+}
+
+/** innerText of the first element matching `css`, or null. */
+function textOf(session, css) {
+  return execute(session, 'const el = document.querySelector(arguments[0]); return el ? el.innerText : null;', [css]);
+}
+
+async function waitForText(session, css, needle, { timeout = 20_000, what } = {}) {
+  let last = null;
+  return waitFor(
+    async () => {
+      last = await textOf(session, css);
+      return last !== null && last.includes(needle) ? last : null;
+    },
+    { timeout, interval: 200, message: () => `${what ?? css} to contain ${JSON.stringify(needle)}; it says ${JSON.stringify(last)}` },
+  );
+}
+
+async function click(session, selector, using = 'xpath') {
+  const [el] = await session.waitForAll(selector, { using });
+  await el.click();
+}
+
+/** The app's state, for failure messages. */
+function context(dirs, driver, browser) {
+  return (
+    `\n--- app log ---\n${tail(readText(dirs.logFile))}` +
+    `\n--- browser script log ---\n${tail(readText(browser.log))}` +
+    `\n--- driver output ---\n${tail(driver.proc.output, 15)}`
+  );
+}
+
+// --------------------------------------------------------------------------
+// The journey
+
+async function connectGmail(session, { redirect, screenshot } = {}) {
+  await click(session, buttonNamed('Connect Gmail'));
+  await session.waitForAll('[data-testid="connect-dialog"]');
+  // The default access (the preset marked default) is already chosen.
+  const chosen = await execute(session, 'return document.querySelector(\'input[name="preset"]:checked\')?.value ?? null;');
+  assert.ok(chosen, 'a preset is chosen by default');
+  if (redirect) {
+    await click(session, '//dialog//summary[normalize-space(.)="Advanced"]');
+    // WebKitWebDriver cannot click an <option> of a closed <select> ("not
+    // interactable"): choose it the way the select itself reports a choice.
+    await execute(
+      session,
+      `const select = document.querySelector('#connect-redirect');
+       select.value = arguments[0];
+       select.dispatchEvent(new Event('change', { bubbles: true }));`,
+      [redirect],
+    );
+    const value = await execute(session, "return document.querySelector('#connect-redirect').value;");
+    assert.equal(value, redirect, 'the redirect mode is chosen');
+  }
+  await click(session, buttonNamed('Continue in browser', '//dialog'));
+  await waitForText(session, '[data-testid="connect-dialog"]', 'Waiting for you to finish in your browser', {
+    timeout: 10_000,
+    what: 'the connect dialog',
+  });
+  if (screenshot) await session.screenshot(screenshot);
+  return waitForText(session, '[data-testid="connect-dialog"]', `Connected as ${ACCOUNT}`, {
+    timeout: 30_000,
+    what: 'the connect dialog',
+  });
+}
+
+test('connect Gmail, check it, disconnect it — the real app against the fake provider', { timeout: 240_000 }, async (t) => {
+  checkEnvironment();
+  assertNoRunningInstance();
+  const dirs = makeIsolatedDirs('connect');
+  const marker = ['KEYPORT_DATA_DIR', dirs.dataDir];
+  let provider;
+  let driver;
+  let session;
+  t.after(async () => {
+    if (session) await session.delete();
+    if (driver) await driver.stop();
+    if (provider) await stopProcess(provider.proc);
+    dirs.remove();
+  });
+
+  // 1. Fake provider, catalog override, the Google client (secret through stdin, into the keyring).
+  provider = await startFakeProvider(['KEYPORT_E2E_PROVIDER', dirs.root]);
+  t.diagnostic(`fake provider at ${provider.base_url}`);
+  writeCatalog(dirs.configDir, provider.base_url);
+  const set = cli(dirs, ['client', 'set', 'google', '--client-id', provider.client_id, '--client-secret-stdin'], provider.client_secret);
+  assert.equal(set.status, 0, `keyport client set failed:\n${set.stderr}`);
+  const browser = writeBrowserScript(dirs);
+
+  // 2. The app, with $BROWSER pointing at the script.
+  driver = await startTauriDriver({ env: { ...dirs.env, BROWSER: browser.script }, marker });
+  let failure;
+  const timings = {};
+  try {
+    session = await Session.create(driver.url, { application: KEYPORT_BIN });
+    await session.waitForAll('[data-testid="integration-card"][data-integration="gmail"]', { timeout: 30_000 });
+
+    // 3. Connect with the defaults (Gmail returns through loopback).
+    let started = Date.now();
+    const done = await connectGmail(session, { screenshot: path.join(SHOTS, 'waiting.png') });
+    timings.connectLoopbackMs = Date.now() - started;
+    assert.match(done, /Gmail · \S/, 'the dialog says what was granted');
+    assert.match(readText(browser.log), /loopback callback: HTTP 200/, 'the browser script delivered the loopback redirect');
+
+    // 4. The Connections list shows the account, active.
+    await click(session, buttonNamed('See connections', '//dialog'));
+    const rowCss = '[data-testid="connection-row"]';
+    const row = await waitForText(session, rowCss, ACCOUNT, { what: 'the connection row' });
+    assert.match(row, /Active/, `the row says Active: ${row}`);
+    const health = await execute(session, `return document.querySelector('${rowCss}').dataset.health;`);
+    assert.equal(health, 'active');
+    const listed = JSON.parse(cli(dirs, ['list', '--json']).stdout);
+    assert.equal(listed.length, 1, 'the CLI sees one connection');
+    const id = listed[0].id;
+    assert.equal(listed[0].email, ACCOUNT);
+
+    // 5. Check now: still active, with a fresh "last checked" time.
+    await click(session, `${rowCss} button.open`, 'css selector');
+    await session.waitForAll('#connection-detail');
+    started = Date.now();
+    await click(session, buttonNamed('Check now', '//aside'));
+    const checked = await waitForText(session, '[data-testid="check-result"]', 'Checked just now', { what: 'the check result' });
+    timings.checkMs = Date.now() - started;
+    assert.match(checked, /Gmail answered/);
+    const after = await textOf(session, rowCss);
+    assert.match(after, /Active/, `still Active after the check: ${after}`);
+    assert.match(after, /Checked just now/, `the row shows the new check time: ${after}`);
+    const history = await waitForText(session, '#connection-detail', 'Connected', { what: 'the history' });
+    assert.match(history, /Sign-in started/);
+    await execute(session, 'document.activeElement?.blur(); window.scrollTo(0, 0);');
+    await session.screenshot(path.join(SHOTS, 'connected.png'));
+
+    // 6. Disconnect: the confirmation says what happens; confirm; the list is empty.
+    await click(session, buttonNamed('Disconnect', '//aside'));
+    const confirm = await waitForText(session, '[data-testid="disconnect-dialog"]', `Disconnect ${ACCOUNT}?`, {
+      what: 'the disconnect dialog',
+    });
+    assert.match(confirm, /Keyport will revoke its access at Google and delete the tokens from this computer\./);
+    started = Date.now();
+    await click(session, buttonNamed('Disconnect', '//dialog'));
+    const result = await waitForText(session, '[data-testid="disconnect-result"]', 'Disconnected', { what: 'the disconnect result' });
+    timings.disconnectMs = Date.now() - started;
+    assert.match(result, /revoked Keyport's access/, `the provider confirmed the revocation: ${result}`);
+    await waitForText(session, 'main', 'No connections yet', { what: 'the empty Connections view' });
+    assert.equal((await session.findAll(rowCss)).length, 0, 'no rows left');
+
+    // 7. Nothing left behind: the CLI lists nothing and has no token for it.
+    assert.deepEqual(JSON.parse(cli(dirs, ['list', '--json']).stdout), [], 'keyport list --json is []');
+    const token = cli(dirs, ['token', id]);
+    assert.equal(token.status, 1, `keyport token ${id} fails`);
+    assert.equal(token.stdout, '', 'no token printed');
+    assert.match(token.stderr, /connection\.not_found/, `the connection is gone: ${token.stderr}`);
+
+    // 8. Again, returning through the deep link (Advanced): `keyport <url>` forwards it to this app.
+    await click(session, '//nav//a[starts-with(normalize-space(.), "Integrations")]');
+    await session.waitForAll('[data-testid="integration-card"][data-integration="gmail"]');
+    started = Date.now();
+    await connectGmail(session, { redirect: 'deep-link' });
+    timings.connectDeepLinkMs = Date.now() - started;
+    assert.match(readText(browser.log), /authorize -> dev\.keyport:\/oauth\/callback\?/, 'the provider redirected to the deep link');
+    assert.match(readText(browser.log), /deep link handed over: exit 0/, 'the second process forwarded the link and exited');
+    const again = JSON.parse(cli(dirs, ['list', '--json']).stdout);
+    assert.equal(again.length, 1);
+    assert.equal(again[0].redirect_mode, 'deep-link');
+    assert.equal(again[0].status, 'active');
+    const gone = cli(dirs, ['disconnect', again[0].id]);
+    assert.equal(gone.status, 0, `keyport disconnect: ${gone.stderr}`);
+    t.diagnostic(`timings: ${JSON.stringify(timings)}`);
+  } catch (e) {
+    e.message += context(dirs, driver, browser);
+    failure = e;
+  }
+
+  // Cleanup, also on failure: deleting the session must close the app.
+  const problems = [];
+  const err = session ? await session.delete() : null;
+  session = undefined;
+  if (err) problems.push(`deleting the WebDriver session failed: ${err.message}`);
+  const lingering = await waitFor(() => appPidsWithEnv(...marker).length === 0, {
+    timeout: 10_000,
+    message: 'the app to exit',
+  }).then(
+    () => null,
+    () => describePids(appPidsWithEnv(...marker)),
+  );
+  if (lingering) problems.push(`app processes still running 10 s after the session was deleted:\n${lingering}`);
+  const stragglers = await driver.stop();
+  driver = undefined;
+  if (stragglers.length) problems.push(`processes had to be killed after tauri-driver stopped:\n${stragglers.join('\n')}`);
+  await stopProcess(provider.proc);
+  provider = undefined;
+
+  if (failure) {
+    if (problems.length) failure.message += `\n(cleanup also reported: ${problems.join('; ')})`;
+    throw failure;
+  }
+  if (problems.length) throw new Error(problems.join('\n'));
+});
