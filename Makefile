@@ -49,12 +49,15 @@ test: lint test-rust test-ui test-e2e test-installer
 demo: build
 	scripts/demo.sh
 
-# Figures, printed (never asserted): connect flow, token broker, refresh
-# storm, 1,000 connections.
+# Figures, printed (never asserted): connect flow against Google's own
+# library, token broker, refresh storm, 1,000 connections, then footprint
+# (sizes, cold start to first paint, memory).
 bench: ui
 	test -x target/bench-venv/bin/python || python3 -m venv target/bench-venv
 	target/bench-venv/bin/pip install --quiet --disable-pip-version-check google-auth-oauthlib
 	KEYPORT_PEER_PYTHON=$(CURDIR)/target/bench-venv/bin/python $(SESSION) $(CARGO) bench --bench keyport
+	$(CARGO) build --release
+	$(SESSION) tests/bench/footprint.sh
 
 clean:
 	$(CARGO) clean

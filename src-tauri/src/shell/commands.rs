@@ -276,3 +276,13 @@ pub fn open_external(app: AppHandle, url: String) -> Result<()> {
         .open_url(parsed.as_str(), None::<&str>)
         .map_err(|e| Error::Io(format!("could not open the browser: {e}")))
 }
+
+/// The UI painted its first frame: log the time since start (the start-up
+/// benchmark reads this line).
+#[tauri::command]
+pub fn first_paint() {
+    if let Some(started) = super::STARTED.get() {
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(first_paint_ms = format!("{ms:.0}"), "first paint");
+    }
+}

@@ -49,6 +49,7 @@ pub struct FlowEvent {
 /// Starts the GUI (or, when another instance runs, forwards the deep link
 /// to it and exits). Returns the exit code.
 pub fn run(initial_url: Option<String>) -> i32 {
+    let _ = STARTED.set(std::time::Instant::now());
     let keyport = Paths::from_env().and_then(|paths| {
         crate::logging::init(&paths, true);
         Keyport::open(paths)
@@ -87,6 +88,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
             commands::check_connection,
             commands::disconnect_connection,
             commands::open_auth_url,
+            commands::first_paint,
         ])
         .setup(move |app| {
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
@@ -168,6 +170,9 @@ fn registers_scheme_itself() -> bool {
         .map(|exe| !exe.starts_with("/usr/") && !exe.starts_with("/opt/"))
         .unwrap_or(true)
 }
+
+/// When this process started the GUI (for the first-paint figure).
+pub(crate) static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 /// How often the GUI looks for due health checks.
 const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(60);

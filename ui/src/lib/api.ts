@@ -309,3 +309,11 @@ export function onFlow(handler: (event: FlowEvent) => void): Promise<UnlistenFn>
 export function onConnectionsChanged(handler: () => void): Promise<UnlistenFn> {
   return follow<unknown>(CONNECTIONS_CHANGED_EVENT, () => handler());
 }
+
+/**
+ * Tells the backend the first frame was painted (it logs the time since the
+ * process started, for the start-up benchmark). Best effort.
+ */
+export function reportFirstPaint(): void {
+  call<void>('first_paint').catch(() => undefined);
+}
