@@ -11,6 +11,7 @@ mod attack_surface;
 mod bad_callbacks;
 mod catalog;
 mod cli;
+mod concurrency;
 mod connect;
 mod crash;
 mod health;
