@@ -21,6 +21,7 @@ pub mod store;
 pub mod tokens;
 
 pub mod cli;
+#[cfg(feature = "gui")]
 pub mod shell;
 
 pub use error::{Error, Result};

@@ -7,6 +7,7 @@ mod fake_provider;
 
 mod common;
 
+mod architecture;
 mod attack_surface;
 mod bad_callbacks;
 mod catalog;

@@ -183,7 +183,15 @@ pub fn parse(args: Vec<OsString>) -> std::result::Result<Invocation, clap::Error
 /// The binary's entry point; returns the exit code.
 pub fn main() -> i32 {
     match parse(std::env::args_os().collect()) {
+        #[cfg(feature = "gui")]
         Ok(Invocation::Gui { deep_link }) => crate::shell::run(deep_link),
+        #[cfg(not(feature = "gui"))]
+        Ok(Invocation::Gui { .. }) => {
+            eprintln!(
+                "This build of Keyport has no window; run `keyport --help` for its commands."
+            );
+            2
+        }
         Ok(Invocation::Command(cli)) => run(cli),
         Err(e) => {
             let _ = e.print();
