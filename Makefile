@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 SESSION := scripts/headless-session.sh
 
-.PHONY: run test deps ui build lint test-rust test-ui test-e2e test-installer demo bench clean
+.PHONY: run test deps ui build lint test-rust test-ui test-e2e test-installer test-fuzz demo bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -41,8 +41,12 @@ test-installer: deps
 	tests/installer/check-workflow.sh
 	tests/installer/deb.sh
 
+# Each fuzz target for a short, bounded time (tests/fuzz/README.md).
+test-fuzz: deps
+	scripts/fuzz.sh
+
 # Everything CI runs.
-test: lint test-rust test-ui test-e2e test-installer
+test: lint test-rust test-ui test-e2e test-fuzz test-installer
 	@echo "make test: all suites passed"
 
 # The app against the fake provider: a whole connect without Google credentials.

@@ -50,6 +50,11 @@ if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.packa
     npm --prefix ui install --no-audit --no-fund --loglevel=error
 fi
 
+if ! command -v cargo-fuzz >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo-fuzz" ]; then
+    echo "==> cargo install cargo-fuzz"
+    cargo install cargo-fuzz --locked --quiet
+fi
+
 if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
     echo "==> cargo install tauri-driver"
     cargo install tauri-driver --version ^2 --locked --quiet

@@ -82,6 +82,8 @@ pub struct IntegrationSummary {
     pub configured: bool,
     pub setup_guide: Option<String>,
     pub custom: bool,
+    /// A built-in changed by the user's catalog file.
+    pub overridden: bool,
 }
 
 pub fn state_hash(state: &str) -> String {
@@ -151,6 +153,7 @@ impl Keyport {
                     || clients.iter().any(|c| c.provider == i.provider),
                 setup_guide: i.setup_guide.as_ref().map(|u| u.to_string()),
                 custom: i.custom,
+                overridden: i.overridden,
             })
             .collect())
     }

@@ -187,6 +187,14 @@ pub async fn refresh(
     Ok(tokens(reply))
 }
 
+/// Parses a token endpoint reply the way the exchange does (the fuzz target
+/// drives this).
+pub fn parse_token_response(body: &[u8]) -> Result<Tokens> {
+    serde_json::from_slice::<TokenReply>(body)
+        .map(tokens)
+        .map_err(|_| Error::ProviderMalformed("the token reply is not valid OAuth JSON".into()))
+}
+
 fn tokens(reply: TokenReply) -> Tokens {
     Tokens {
         access_token: Secret::new(reply.access_token().secret().clone()),

@@ -76,8 +76,12 @@ redirect = "deep-link"
     );
     assert_eq!(acme["custom"], true);
     assert_eq!(
-        list[0]["custom"], true,
+        list[0]["overridden"], true,
         "gmail was overridden by the user file"
+    );
+    assert_eq!(
+        list[0]["custom"], false,
+        "an override is not a custom integration"
     );
 }
 

@@ -193,8 +193,10 @@ pub struct Integration {
     pub client_id: Option<String>,
     pub client_secret_required: bool,
     pub setup_guide: Option<Url>,
-    /// Defined (or changed) by the user's catalog file.
+    /// Defined by the user's catalog file (not a built-in).
     pub custom: bool,
+    /// A built-in the user's catalog file changes.
+    pub overridden: bool,
 }
 
 impl Integration {
@@ -269,6 +271,12 @@ impl Catalog {
         )
     }
 
+    /// The built-in catalog merged with a user file's `text` (`name` is
+    /// what errors call the file).
+    pub fn parse(name: &str, text: &str) -> Result<Catalog> {
+        Catalog::from_sources(Some((name.to_string(), text)))
+    }
+
     pub fn builtin() -> Catalog {
         Catalog::from_sources(None).expect("the built-in catalog is valid")
     }
@@ -286,6 +294,7 @@ impl Catalog {
                         text: BUILTIN.into(),
                         span,
                         custom: false,
+                        overridden: false,
                     },
                 )
             })
@@ -299,6 +308,7 @@ impl Catalog {
                     text: text.to_string(),
                     span,
                     custom: true,
+                    overridden: false,
                 };
                 let Some(id) = entry.id.clone() else {
                     return Err(origin.error("id", "every [[integration]] needs an `id`"));
@@ -312,6 +322,11 @@ impl Catalog {
                             return Err(origin.error("id", &format!("\"{id}\" is defined twice")));
                         }
                         let base = std::mem::take(&mut slot.0);
+                        let origin = Origin {
+                            custom: false,
+                            overridden: true,
+                            ..origin
+                        };
                         *slot = (base.overlay(entry), origin);
                     }
                     None => specs.push((entry, origin)),
@@ -343,6 +358,7 @@ struct Origin {
     text: String,
     span: std::ops::Range<usize>,
     custom: bool,
+    overridden: bool,
 }
 
 impl Origin {
@@ -516,6 +532,7 @@ fn resolve(spec: IntegrationSpec, origin: &Origin) -> Result<Integration> {
         client_secret_required: spec.client_secret_required.unwrap_or(false),
         setup_guide: spec.setup_guide,
         custom: origin.custom,
+        overridden: origin.overridden,
         id,
         name,
         provider,
@@ -590,7 +607,7 @@ mod tests {
             gmail.authorize_url.as_str(),
             "https://accounts.google.com/o/oauth2/v2/auth"
         );
-        assert!(gmail.custom);
+        assert!(gmail.overridden && !gmail.custom);
         assert_eq!(c.all().len(), 4);
     }
 

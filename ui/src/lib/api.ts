@@ -33,6 +33,8 @@ export interface IntegrationSummary {
   setup_guide: string | null;
   /** Comes from the user's catalog file. */
   custom: boolean;
+  /** A built-in changed by the user's catalog file. */
+  overridden?: boolean;
 }
 
 export interface AppInfo {

@@ -1,0 +1,15 @@
+//! Token endpoint replies and the id_tokens inside them: a malformed or
+//! hostile provider reply is an error, never a panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(tokens) = keyport::oauth::parse_token_response(data) {
+        if let Some(id_token) = &tokens.id_token {
+            let _ = keyport::oauth::id_token_identity(id_token, "client");
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = keyport::oauth::id_token_identity(&keyport::secrets::Secret::new(text), "client");
+    }
+});
