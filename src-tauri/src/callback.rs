@@ -59,9 +59,10 @@ pub fn state_prefix(state: &str) -> &str {
 
 /// Is `arg` meant as a deep link (a `dev.keyport:` URL)?
 pub fn is_deep_link(arg: &str) -> bool {
-    arg.len() > SCHEME.len()
-        && arg[..SCHEME.len()].eq_ignore_ascii_case(SCHEME)
-        && arg.as_bytes()[SCHEME.len()] == b':'
+    let bytes = arg.as_bytes();
+    bytes.len() > SCHEME.len()
+        && bytes[..SCHEME.len()].eq_ignore_ascii_case(SCHEME.as_bytes())
+        && bytes[SCHEME.len()] == b':'
 }
 
 /// Parses a `dev.keyport:/oauth/callback?…` URL.
@@ -226,5 +227,7 @@ mod tests {
         assert!(!is_deep_link("dev.keyport"));
         assert!(!is_deep_link("list"));
         assert!(!is_deep_link("dev.keyportx:/y"));
+        // Found by the fuzzer: a multi-byte character across the prefix.
+        assert!(!is_deep_link("eyporyport\u{18e}\u{70d}:q#"));
     }
 }
