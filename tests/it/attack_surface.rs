@@ -11,9 +11,7 @@ use crate::common::Env;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let mut started = kp
         .initiate(
             "gmail",
@@ -104,9 +102,7 @@ async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deep_link_with_an_unknown_state_changes_nothing() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let c = crate::common::connect_as(&env, &kp, "ana@firm.example").await;
     let started = kp
         .initiate(

@@ -289,9 +289,7 @@ async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport::Result<Connection
 async fn every_bad_callback_and_reply_has_its_code_and_leaves_nothing_behind() {
     assert!(ALL.len() >= 20);
     for &case in ALL {
-        let env = Env::new();
-        let kp = env.keyport();
-        env.set_google_client(&kp).await;
+        let (env, kp) = Env::ready().await;
         let (result, started) = run(case, &env, &kp).await;
         if matches!(case, Case::LockedKeyring) {
             // Once the keyring is back, recovery removes what it could not.

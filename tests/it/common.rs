@@ -69,6 +69,14 @@ relay_url = "{RELAY_URL}"
         std::fs::write(self.paths.user_catalog(), text).unwrap();
     }
 
+    /// A fresh environment with its Keyport and the Google client set.
+    pub async fn ready() -> (Env, Keyport) {
+        let env = Env::new();
+        let kp = env.keyport();
+        env.set_google_client(&kp).await;
+        (env, kp)
+    }
+
     /// The core service for this environment (native keyring), with a short
     /// HTTP timeout so timeout cases run quickly.
     pub fn keyport(&self) -> Keyport {

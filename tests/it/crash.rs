@@ -19,9 +19,7 @@ const STEPS: &[&str] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
     for step in STEPS {
-        let env = Env::new();
-        let kp = env.keyport();
-        env.set_google_client(&kp).await;
+        let (env, kp) = Env::ready().await;
         let started = kp
             .initiate(
                 "gmail",
@@ -142,9 +140,7 @@ async fn a_refresh_killed_after_each_write_keeps_the_rotated_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disconnect_killed_after_each_write_still_revokes_and_cleans_up() {
     for step in ["disconnect.row_deleted", "disconnect.secret_deleted"] {
-        let env = Env::new();
-        let kp = env.keyport();
-        env.set_google_client(&kp).await;
+        let (env, kp) = Env::ready().await;
         let c = crate::common::connect_as(&env, &kp, "ana@firm.example").await;
         let mut cmd = env.command();
         cmd.args(["disconnect", &c.id])

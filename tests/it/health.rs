@@ -88,9 +88,7 @@ async fn one_refresh_for_four_processes_and_fifty_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_at_the_provider_means_needs_reauth_after_one_attempt() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     env.provider.revoke_all_for("ana@firm.example");
     expire_locally(&env, &c.id);
@@ -128,9 +126,7 @@ async fn server_errors_and_rate_limits_never_flip_to_needs_reauth() {
             retry_after_secs: 1,
         },
     ] {
-        let env = Env::new();
-        let kp = env.keyport();
-        env.set_google_client(&kp).await;
+        let (env, kp) = Env::ready().await;
         let c = connect_as(&env, &kp, "ana@firm.example").await;
         expire_locally(&env, &c.id);
         env.provider.set_fault(Endpoint::Token, Some(fault.clone()));
@@ -172,9 +168,7 @@ async fn server_errors_and_rate_limits_never_flip_to_needs_reauth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_records_health_and_notices_removed_scopes() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     let out = env.cli(&["check", "ana@firm.example", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -200,9 +194,7 @@ async fn check_records_health_and_notices_removed_scopes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnect_same_account_restores_and_other_account_is_refused() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     env.provider.revoke_all_for("ana@firm.example");
     expire_locally(&env, &c.id);
@@ -261,9 +253,7 @@ async fn reconnect_same_account_restores_and_other_account_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grant_more_adds_the_missing_scopes() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     env.provider.set_partial_grant(Some(vec![READONLY.into()]));
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     assert_eq!(c.missing_scopes, [READONLY]);
@@ -317,9 +307,7 @@ async fn grant_more_adds_the_missing_scopes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_revokes_and_removes_everything() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     let refresh = env
         .secrets()
@@ -346,9 +334,7 @@ async fn disconnect_revokes_and_removes_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_with_the_provider_down_retries_the_revocation_later() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     env.provider
         .set_fault(Endpoint::Revoke, Some(Fault::Status(503)));
@@ -381,9 +367,7 @@ async fn disconnect_with_the_provider_down_retries_the_revocation_later() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_proves_the_refresh_token_before_storing() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let bad = env.cli_stdin(
         &["import", "gmail", "--refresh-token-stdin", "--json"],
         "1//not-a-real-token\n",
@@ -439,9 +423,7 @@ async fn import_proves_the_refresh_token_before_storing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_many_runs_with_bounded_concurrency() {
-    let env = Env::new();
-    let kp = env.keyport();
-    env.set_google_client(&kp).await;
+    let (env, kp) = Env::ready().await;
     let a = connect_as(&env, &kp, "ana@firm.example").await;
     let b = connect_as(&env, &kp, "bo@firm.example").await;
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));

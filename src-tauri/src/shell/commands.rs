@@ -85,7 +85,7 @@ pub fn rename_connection(
     label: Option<String>,
 ) -> Result<Connection> {
     let c = state.keyport()?.rename(&connection_id, label.as_deref())?;
-    let _ = tauri::Emitter::emit(&app, super::CONNECTIONS_EVENT, ());
+    super::connections_changed(&app);
     Ok(c)
 }
 
@@ -230,7 +230,7 @@ pub async fn check_connection(
 ) -> Result<Connection> {
     let kp = state.keyport()?.clone();
     let result = kp.check(&connection_id).await;
-    let _ = tauri::Emitter::emit(&app, super::CONNECTIONS_EVENT, ());
+    super::connections_changed(&app);
     if let Ok(c) = kp.get(&connection_id) {
         super::notify_if_needs_reauth(&app, &c);
     }
@@ -244,7 +244,7 @@ pub async fn disconnect_connection(
     connection_id: String,
 ) -> Result<crate::revocation::Disconnected> {
     let done = state.keyport()?.disconnect(&connection_id).await?;
-    let _ = tauri::Emitter::emit(&app, super::CONNECTIONS_EVENT, ());
+    super::connections_changed(&app);
     Ok(done)
 }
 

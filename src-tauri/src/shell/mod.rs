@@ -70,6 +70,8 @@ pub fn run(initial_url: Option<String>) -> i32 {
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
+        // Size and position are remembered between runs.
+        .plugin(tauri_plugin_window_state::Builder::default().build())
         .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
@@ -126,8 +128,13 @@ pub fn run(initial_url: Option<String>) -> i32 {
                     if let Err(e) = kp.recover().await {
                         tracing::warn!(code = e.code(), "recovery failed: {e}");
                     }
-                    let on_done: crate::health::OnChecked = Arc::new(move |id, _result| {
-                        let _ = handle.emit(CONNECTIONS_EVENT, ());
+                    let on_done: crate::health::OnChecked = Arc::new(move |id, result| {
+                        // The badge only changes when a check fails.
+                        if result.is_err() {
+                            connections_changed(&handle);
+                        } else {
+                            let _ = handle.emit(CONNECTIONS_EVENT, ());
+                        }
                         if let Some(c) = handle
                             .try_state::<AppState>()
                             .and_then(|s| s.keyport().ok().and_then(|kp| kp.get(id).ok()))
@@ -258,5 +265,25 @@ pub(crate) fn emit_flow(
         },
     };
     let _ = app.emit(FLOW_EVENT, event);
+    connections_changed(app);
+}
+
+/// Tells the UI to refetch, and shows on the app icon how many connections
+/// need the person (where the desktop supports badges).
+pub(crate) fn connections_changed(app: &AppHandle) {
     let _ = app.emit(CONNECTIONS_EVENT, ());
+    let count = app
+        .try_state::<AppState>()
+        .and_then(|s| s.keyport().ok().and_then(|kp| kp.list().ok()))
+        .map(|all| {
+            all.iter()
+                .filter(|c| {
+                    c.status == crate::store::Status::NeedsReauth || !c.missing_scopes.is_empty()
+                })
+                .count() as i64
+        })
+        .unwrap_or(0);
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.set_badge_count((count > 0).then_some(count));
+    }
 }
