@@ -67,6 +67,15 @@ impl std::fmt::Debug for Initiated {
     }
 }
 
+/// App-wide preferences, set in Settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Settings {
+    /// Used when the integration allows it and the caller does not choose.
+    pub default_redirect: Option<RedirectMode>,
+    /// The relay page for integrations without their own `relay_url`.
+    pub relay_url: Option<String>,
+}
+
 /// The integration as the UI and `keyport integrations` show it.
 #[derive(Clone, Debug, Serialize)]
 pub struct IntegrationSummary {
@@ -156,6 +165,41 @@ impl Keyport {
                 overridden: i.overridden,
             })
             .collect())
+    }
+
+    // ---- settings ----
+
+    pub fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
+            default_redirect: self
+                .store
+                .setting("default_redirect")?
+                .and_then(|m| RedirectMode::parse(&m).ok()),
+            relay_url: self.store.setting("relay_url")?,
+        })
+    }
+
+    pub fn set_settings(&self, settings: &Settings) -> Result<Settings> {
+        let relay = settings
+            .relay_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        if let Some(u) = relay {
+            let url = url::Url::parse(u)
+                .map_err(|_| Error::InvalidInput(format!("\"{u}\" is not a URL")))?;
+            if url.scheme() != "https" {
+                return Err(Error::InvalidInput(
+                    "the relay page must be an https URL".into(),
+                ));
+            }
+        }
+        self.store.set_setting(
+            "default_redirect",
+            settings.default_redirect.map(RedirectMode::as_str),
+        )?;
+        self.store.set_setting("relay_url", relay)?;
+        self.settings()
     }
 
     // ---- OAuth clients ----
@@ -251,7 +295,11 @@ impl Keyport {
     /// (verifier in the keyring) and returns the authorization URL.
     pub async fn initiate(&self, integration_id: &str, opts: ConnectOptions) -> Result<Initiated> {
         let integration = self.integration(integration_id)?.clone();
-        let mode = opts.redirect.unwrap_or(integration.redirect);
+        let preferred = self
+            .settings()?
+            .default_redirect
+            .filter(|m| integration.allows(*m));
+        let mode = opts.redirect.or(preferred).unwrap_or(integration.redirect);
         if !integration.allows(mode) {
             return Err(Error::InvalidInput(format!(
                 "{} does not allow the {} redirect",
@@ -294,13 +342,15 @@ impl Keyport {
         let (redirect_uri, loopback) = match mode {
             RedirectMode::DeepLink => (callback::DEEP_LINK_REDIRECT.to_string(), None),
             RedirectMode::Relay => (
-                integration
-                    .relay_url
-                    .as_ref()
-                    .ok_or_else(|| {
-                        Error::InvalidInput(format!("{} has no relay_url set", integration.name))
-                    })?
-                    .to_string(),
+                match &integration.relay_url {
+                    Some(u) => u.to_string(),
+                    None => self.settings()?.relay_url.ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "{} has no relay page: set one in Settings or `relay_url` in integrations.toml",
+                            integration.name
+                        ))
+                    })?,
+                },
                 None,
             ),
             RedirectMode::Loopback => {

@@ -90,3 +90,33 @@ fn corrupt_database_is_a_typed_error_and_is_left_alone() {
         "the damaged file is not overwritten"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_removes_the_data_folder_and_every_keyring_entry() {
+    let (env, kp) = crate::common::Env::ready().await;
+    let c = crate::common::connect_as(&env, &kp, "ana@firm.example").await;
+    // Without a terminal and without --yes, reset refuses.
+    let refused = env.cli(&["reset"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("--yes"), "{}", stderr(&refused));
+    assert!(env.paths.database().exists());
+
+    let out = env.cli(&["reset", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Keyport was reset"));
+    assert!(!env.paths.data_dir.exists(), "the data folder is gone");
+    assert!(
+        env.paths.user_catalog().exists(),
+        "the user's catalog file is kept"
+    );
+    let secrets = env.secrets();
+    assert!(
+        secrets.get_tokens(&c.id).unwrap().is_none(),
+        "the connection's tokens are gone"
+    );
+    let client = keyport::secrets::SecretKey::ClientSecret("google".into());
+    assert!(
+        secrets.get(&client).unwrap().is_none(),
+        "the client secret is gone"
+    );
+}

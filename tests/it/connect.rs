@@ -195,3 +195,75 @@ fn denied_consent_fails_with_a_sentence() {
     assert_eq!(list[0]["status"], "failed");
     assert_eq!(list[0]["last_error_code"], "oauth.access_denied");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_choose_the_default_redirect_and_relay_page() {
+    use keyport::catalog::RedirectMode;
+    use keyport::connections::{ConnectOptions, Settings};
+    let (env, kp) = Env::ready().await;
+    assert_eq!(kp.settings().unwrap(), Settings::default());
+    let bad = kp.set_settings(&Settings {
+        default_redirect: None,
+        relay_url: Some("http://relay.example/".into()),
+    });
+    assert_eq!(
+        bad.unwrap_err().code(),
+        "input.invalid",
+        "the relay page must be https"
+    );
+
+    kp.set_settings(&Settings {
+        default_redirect: Some(RedirectMode::DeepLink),
+        relay_url: Some("https://relay.example/keyport/".into()),
+    })
+    .unwrap();
+    let started = kp
+        .initiate("gmail", ConnectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        started.redirect_mode,
+        RedirectMode::DeepLink,
+        "the default applies"
+    );
+    let explicit = kp
+        .initiate(
+            "gmail",
+            ConnectOptions {
+                redirect: Some(RedirectMode::Loopback),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        explicit.redirect_mode,
+        RedirectMode::Loopback,
+        "an explicit choice wins"
+    );
+
+    // An integration without its own relay page uses the one from Settings.
+    let base = env.provider.base_url();
+    env.write_catalog(&format!(
+        "\n[[integration]]\nid = \"acme\"\nname = \"Acme\"\nprovider = \"google\"\n\
+         authorize_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\nredirect = \"relay\"\n\
+         redirect_modes = [\"relay\"]\n"
+    ));
+    let kp = env.keyport();
+    let relay = kp
+        .initiate("acme", ConnectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        relay.redirect_mode,
+        RedirectMode::Relay,
+        "deep-link is not allowed for acme"
+    );
+    assert_eq!(relay.redirect_uri, "https://relay.example/keyport/");
+    kp.set_settings(&Settings::default()).unwrap();
+    let none = kp
+        .initiate("acme", ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(none.to_string().contains("no relay page"), "{none}");
+}

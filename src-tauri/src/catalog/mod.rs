@@ -503,9 +503,8 @@ fn resolve(spec: IntegrationSpec, origin: &Origin) -> Result<Integration> {
             return Err(origin.error("relay_url", "`relay_url` must be an https URL"));
         }
     }
-    if redirect == RedirectMode::Relay && relay_url.is_none() {
-        return Err(origin.error("relay_url", "redirect = \"relay\" needs a `relay_url`"));
-    }
+    // redirect = "relay" without a relay_url uses the relay page set in
+    // Settings; initiating says so if there is none.
     let scope_separator = spec.scope_separator.unwrap_or_else(|| " ".to_string());
     if scope_separator.is_empty() {
         return Err(origin.error("scope_separator", "the scope separator cannot be empty"));

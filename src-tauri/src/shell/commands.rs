@@ -286,3 +286,50 @@ pub fn first_paint() {
         tracing::info!(first_paint_ms = format!("{ms:.0}"), "first paint");
     }
 }
+
+#[tauri::command]
+pub fn get_settings(state: State<'_, AppState>) -> Result<crate::connections::Settings> {
+    state.keyport()?.settings()
+}
+
+#[tauri::command]
+pub fn set_settings(
+    state: State<'_, AppState>,
+    settings: crate::connections::Settings,
+) -> Result<crate::connections::Settings> {
+    state.keyport()?.set_settings(&settings)
+}
+
+/// Opens the data folder in the file manager.
+#[tauri::command]
+pub fn open_data_folder(app: AppHandle, state: State<'_, AppState>) -> Result<()> {
+    let dir = state.keyport()?.paths.data_dir.clone();
+    app.opener()
+        .open_path(dir.display().to_string(), None::<&str>)
+        .map_err(|e| Error::Io(format!("could not open {}: {e}", dir.display())))
+}
+
+/// What only the backend knows for "Copy diagnostics": no secrets, no emails.
+#[derive(Serialize)]
+pub struct BackendDiagnostics {
+    version: &'static str,
+    os: &'static str,
+    arch: &'static str,
+    keyring: String,
+    keyring_service: String,
+    pending_revocations: usize,
+}
+
+#[tauri::command]
+pub async fn diagnostics(state: State<'_, AppState>) -> Result<BackendDiagnostics> {
+    let kp = state.keyport()?.clone();
+    let keyring = kp.secrets.run(|s| Ok(s.backend_status())).await?;
+    Ok(BackendDiagnostics {
+        version: env!("CARGO_PKG_VERSION"),
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
+        keyring,
+        keyring_service: kp.secrets.service().to_string(),
+        pending_revocations: kp.store.pending_revocations()?,
+    })
+}

@@ -91,6 +91,10 @@ pub fn run(initial_url: Option<String>) -> i32 {
             commands::disconnect_connection,
             commands::open_auth_url,
             commands::first_paint,
+            commands::get_settings,
+            commands::set_settings,
+            commands::open_data_folder,
+            commands::diagnostics,
         ])
         .setup(move |app| {
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]

@@ -19,7 +19,10 @@ use crate::error::{Error, Result};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/001_init.sql")),
+        M::up(include_str!("migrations/002_settings.sql")),
+    ])
 }
 
 /// Milliseconds since the Unix epoch.
@@ -774,6 +777,29 @@ impl Store {
             .db()
             .execute("DELETE FROM oauth_clients WHERE provider = ?1", [provider])?
             == 1)
+    }
+
+    // ---- settings ----
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .db()
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Sets `key`, or removes it with `None`.
+    pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(v) => self.db().execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                params![key, v],
+            )?,
+            None => self.db().execute("DELETE FROM settings WHERE key = ?1", [key])?,
+        };
+        Ok(())
     }
 
     // ---- events ----
