@@ -298,6 +298,47 @@ export function removeClient(provider: string): Promise<boolean> {
   return call<boolean>('remove_client', { provider });
 }
 
+/** Keyport-wide preferences (`get_settings` / `set_settings`). */
+export interface Settings {
+  /** How sign-ins come back to Keyport when an integration allows it; `null` = each integration's default. */
+  default_redirect: RedirectMode | null;
+  /** The https page relay sign-ins go through; `null` = none set. */
+  relay_url: string | null;
+}
+
+/** What the backend says about itself, for "Copy diagnostics". No secrets. */
+export interface BackendDiagnostics {
+  version: string;
+  os: string;
+  arch: string;
+  /** "available", or a sentence saying why the system keyring can't be used. */
+  keyring: string;
+  keyring_service: string;
+  /** Revocations still queued to be sent to providers. */
+  pending_revocations: number;
+}
+
+export function getSettings(): Promise<Settings> {
+  return call<Settings>('get_settings');
+}
+
+/** Save the preferences; resolves with what was saved. Rejects with `input.invalid` (e.g. a non-https relay URL). */
+export function setSettings(settings: Settings): Promise<Settings> {
+  const relay = settings.relay_url?.trim() ?? '';
+  return call<Settings>('set_settings', {
+    settings: { default_redirect: settings.default_redirect, relay_url: relay === '' ? null : relay },
+  });
+}
+
+/** Open the data folder in the system's file manager. */
+export async function openDataFolder(): Promise<void> {
+  await call<null>('open_data_folder');
+}
+
+export function diagnostics(): Promise<BackendDiagnostics> {
+  return call<BackendDiagnostics>('diagnostics');
+}
+
 function follow<T>(event: string, handler: (payload: T) => void): Promise<UnlistenFn> {
   return listen<T>(event, (e) => handler(e.payload));
 }

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { AppInfo, Connection, IntegrationSummary, OAuthClient } from './api';
-import { buildDiagnostics, maskClientId, maskEmail, maskEmailsIn, type DiagnosticsInput } from './diagnostics';
+import type { AppInfo, BackendDiagnostics, Connection, IntegrationSummary, OAuthClient } from './api';
+import {
+  BACKEND_UNAVAILABLE,
+  buildDiagnostics,
+  maskClientId,
+  maskEmail,
+  maskEmailsIn,
+  type DiagnosticsInput,
+} from './diagnostics';
 
 const SECRETS = ['s3cr3t-client', 'ya29.access-token', '1//refresh-token', 'hunter2'];
 
@@ -133,5 +140,41 @@ describe('buildDiagnostics', () => {
     expect(text).toContain('(connections not loaded)');
     expect(text).toContain('(none set)');
     expect(text).toContain('(integrations not loaded)');
+  });
+  describe('merged with the backend’s diagnostics', () => {
+    const backend: BackendDiagnostics = {
+      version: '0.3.1',
+      os: 'linux',
+      arch: 'x86_64',
+      keyring: 'No Secret Service provider found.\nIs gnome-keyring running for ana@firm.example?',
+      keyring_service: 'dev.keyport.app',
+      pending_revocations: 3,
+    };
+
+    it('adds OS/arch, keyring status and service, and pending revocations', () => {
+      const text = buildDiagnostics(input({ backend: leaky(backend) }));
+      expect(text).toContain('OS: linux (x86_64)');
+      expect(text).toContain('Keyring: No Secret Service provider found. Is gnome-keyring running for a***@firm.example?');
+      expect(text).toContain('Keyring service: dev.keyport.app');
+      expect(text).toContain('Pending revocations: 3');
+      for (const secret of SECRETS) expect(text).not.toContain(secret);
+      expect(buildDiagnostics(input({ backend: { ...backend, keyring: 'available' } }))).toContain('Keyring: available\n');
+    });
+
+    it('keeps email masking off only when asked', () => {
+      expect(buildDiagnostics(input({ backend, maskEmails: false }))).toContain('running for ana@firm.example?');
+    });
+
+    it('uses the backend version when app_info is missing', () => {
+      expect(buildDiagnostics(input({ app: undefined, backend }))).toContain('Version: 0.3.1');
+    });
+
+    it('builds the rest and notes it when the backend part is unavailable', () => {
+      const text = buildDiagnostics(input({ backend: BACKEND_UNAVAILABLE }));
+      expect(text).toContain('backend diagnostics unavailable');
+      expect(text).toContain('Connections: 3');
+      expect(text).toContain('google: client id 4711-d…, secret set');
+      expect(text).not.toContain('Pending revocations');
+    });
   });
 });

@@ -1,17 +1,23 @@
 // "Copy diagnostics" (Settings): a plain-text summary someone can paste into a
 // support request. Built here from what the UI already has (app_info,
-// list_connections, list_clients, list_integrations); there is no backend command.
+// list_connections, list_clients, list_integrations) merged with what the
+// backend's `diagnostics` command says about itself (OS, keyring, queued revocations).
 //
 // Only fields named below are read, so a field added to a DTO later (or a secret
 // that should never have been there) cannot leak into it. Error *codes* only: a
 // provider's message can quote account details.
-import type { AppInfo, Connection, IntegrationSummary, OAuthClient } from './api';
+import type { AppInfo, BackendDiagnostics, Connection, IntegrationSummary, OAuthClient } from './api';
+
+/** `diagnostics()` could not be asked (it rejected): the rest is built anyway. */
+export const BACKEND_UNAVAILABLE = 'unavailable';
 
 export interface DiagnosticsInput {
   app: AppInfo | undefined;
   connections: readonly Connection[] | undefined;
   clients: readonly OAuthClient[] | undefined;
   integrations: readonly IntegrationSummary[] | undefined;
+  /** The backend's own diagnostics; `undefined` while loading, `"unavailable"` if the command failed. */
+  backend?: BackendDiagnostics | typeof BACKEND_UNAVAILABLE | undefined;
   /** navigator.userAgent */
   platform: string;
   /** Replace every email address with its first letter + "***@domain". */
@@ -55,6 +61,12 @@ function iso(at: number | null): string {
   }
 }
 
+/** A backend string on one line (a keyring sentence could carry a newline). */
+function oneLine(value: unknown): string {
+  const text = typeof value === 'string' ? value.replace(/\s+/g, ' ').trim() : '';
+  return text === '' ? 'unknown' : text;
+}
+
 function missing(what: string): string {
   return `  (${what} not loaded)`;
 }
@@ -62,17 +74,29 @@ function missing(what: string): string {
 /** The diagnostics text. Pure: the same input gives the same text. */
 export function buildDiagnostics(input: DiagnosticsInput): string {
   const { app, connections, clients, integrations, maskEmails } = input;
+  const backend = input.backend === BACKEND_UNAVAILABLE ? undefined : input.backend;
   const email = (value: string | null) => (value === null ? '—' : maskEmails ? maskEmail(value) : value);
   const path = (value: string) => (maskEmails ? maskHome(value) : value);
   const lines: string[] = [];
 
   lines.push('Keyport diagnostics');
   lines.push(`Generated: ${iso(input.now)}`);
-  lines.push(`Version: ${app?.version ?? 'unknown'}`);
+  lines.push(`Version: ${app?.version ?? (backend ? oneLine(backend.version) : 'unknown')}`);
   lines.push(`Platform: ${input.platform || 'unknown'}`);
+  if (backend) lines.push(`OS: ${oneLine(backend.os)} (${oneLine(backend.arch)})`);
   if (app) {
     lines.push(`Data folder: ${path(app.data_dir)}`);
     lines.push(`Settings folder: ${path(app.config_dir)}`);
+  }
+  if (backend) {
+    lines.push(`Keyring: ${oneLine(backend.keyring)}`);
+    lines.push(`Keyring service: ${oneLine(backend.keyring_service)}`);
+    const pending = backend.pending_revocations;
+    lines.push(`Pending revocations: ${typeof pending === 'number' && Number.isFinite(pending) ? pending : 'unknown'}`);
+  } else if (input.backend === BACKEND_UNAVAILABLE) {
+    lines.push('Keyring: unknown (backend diagnostics unavailable)');
+  } else {
+    lines.push('Keyring: unknown (backend diagnostics not loaded)');
   }
 
   lines.push('');

@@ -1,10 +1,12 @@
 import type {
   Connection,
   ConnectionEvent,
+  BackendDiagnostics,
   ConnectStarted,
   IntegrationSummary,
   OAuthClient,
   ScopePreset,
+  Settings,
 } from '../../src/lib/api';
 import type { HarnessConfig } from './harness/protocol';
 
@@ -189,6 +191,17 @@ export const clients: OAuthClient[] = [
   { provider: 'google', client_id: '4711-desktop.apps.googleusercontent.com', has_secret: true, updated_at: now - 90 * 24 * HOUR },
 ];
 
+export const settings: Settings = { default_redirect: null, relay_url: null };
+
+export const backendDiagnostics: BackendDiagnostics = {
+  version: '0.1.0',
+  os: 'linux',
+  arch: 'x86_64',
+  keyring: 'available',
+  keyring_service: 'dev.keyport.app',
+  pending_revocations: 2,
+};
+
 /** The mocked backend as a fresh install with Google's client set up. */
 export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig {
   return {
@@ -200,6 +213,9 @@ export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig
       start_connect: { ok: started },
       cancel_connect: { ok: null },
       connection_events: { ok: events },
+      get_settings: { ok: settings },
+      diagnostics: { ok: backendDiagnostics },
+      open_data_folder: { ok: null },
       ...overrides,
     },
   };

@@ -1,7 +1,7 @@
 // Settings: OAuth clients per provider (the secret goes in, never comes back) and the data folder.
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { appInfo, backend, clients, connections } from './fixtures';
+import { appInfo, backend, clients, connections, settings } from './fixtures';
 import { argsOf, browserSession, calls, docsScreenshot, reply, screenshot } from './session';
 
 const session = browserSession('settings');
@@ -141,6 +141,10 @@ describe('Settings view', () => {
     expect(masked).toContain('last error oauth.invalid_grant');
     expect(masked).not.toContain('no longer accepts'); // codes only
     expect(masked).toContain('google: client id 4711-d…, secret set');
+    expect(masked).toContain('Keyring: available');
+    expect(masked).toContain('Keyring service: dev.keyport.app');
+    expect(masked).toContain('OS: linux (x86_64)');
+    expect(masked).toContain('Pending revocations: 2');
     expect(masked).not.toContain('googleusercontent');
     const mask = page.getByRole('checkbox', { name: 'Mask email addresses' });
     await expect(mask.isChecked()).resolves.toBe(true);
@@ -171,5 +175,74 @@ describe('Settings view', () => {
     const selected = await page.evaluate(() => getSelection()?.toString() ?? '');
     expect(selected).toContain('Keyport diagnostics');
     await expect(page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).resolves.toBe('diagnostics');
+  });
+  it('saves the sign-in preferences with the chosen mode and relay URL, and says so', async () => {
+    const saved = { default_redirect: 'relay', relay_url: 'https://relay.example/keyport' };
+    const page = await open(
+      backend({ get_settings: { ok: { ...settings, default_redirect: 'loopback' } }, set_settings: { ok: saved } }),
+      { hash: '#/settings' },
+    );
+    const select = page.getByLabel('Default way back to Keyport');
+    await expect.poll(() => select.inputValue()).toBe('loopback');
+    expect(await page.locator('#default-redirect-hint').innerText()).toContain('use their own default');
+    await expect(select.locator('option').allInnerTexts()).resolves.toEqual([
+      'Integration’s default',
+      'Local address (loopback)',
+      'Keyport link (deep link)',
+      'Relay page (https)',
+    ]);
+    await select.selectOption('relay');
+    await page.getByLabel('Relay page URL').fill('  https://relay.example/keyport ');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expect.poll(() => page.locator('.saved').innerText()).toContain('Saved.');
+    expect(await page.locator('.saved').getAttribute('aria-live')).toBe('polite');
+    expect(await argsOf(page, 'set_settings')).toEqual([{ settings: saved }]);
+
+    // Back to the integration's default with no relay: both nulls.
+    await reply(page, 'set_settings', { ok: settings });
+    await select.selectOption({ label: 'Integration’s default' });
+    await page.getByLabel('Relay page URL').fill('');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expect.poll(() => argsOf(page, 'set_settings')).toEqual([
+      { settings: saved },
+      { settings: { default_redirect: null, relay_url: null } },
+    ]);
+  });
+
+  it('shows why a relay URL was refused next to the field', async () => {
+    const message = 'The relay URL must start with https://.';
+    const page = await open(backend({ set_settings: { error: { code: 'input.invalid', message } } }), {
+      hash: '#/settings',
+    });
+    const field = page.getByLabel('Relay page URL');
+    await expect.poll(() => field.isEnabled()).toBe(true);
+    await field.fill('http://relay.example');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expect.poll(() => page.locator('#relay-url-error').innerText()).toBe(message);
+    await expect(field.getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(field.getAttribute('aria-describedby')).resolves.toBe('relay-url-error');
+    expect(await page.locator('.saved').innerText()).toBe('');
+    expect(await argsOf(page, 'set_settings')).toEqual([
+      { settings: { default_redirect: null, relay_url: 'http://relay.example' } },
+    ]);
+  });
+
+  it('Open folder opens the data folder, and shows why not when it can’t', async () => {
+    const page = await open(backend(), { hash: '#/settings' });
+    const button = page.getByRole('button', { name: 'Open folder' });
+    await button.click();
+    await expect.poll(() => calls(page, 'open_data_folder')).toHaveLength(1);
+    await reply(page, 'open_data_folder', { error: { code: 'io.failed', message: 'No file manager to open it with.' } });
+    await button.click();
+    await expect.poll(() => page.getByRole('alert').innerText()).toBe('No file manager to open it with.');
+  });
+
+  it('diagnostics still build when the backend can’t give its part', async () => {
+    const page = await open(backend({ diagnostics: { error: { code: 'internal', message: 'boom' } } }), {
+      hash: '#/settings',
+    });
+    const preview = page.getByTestId('diagnostics');
+    await expect.poll(() => preview.innerText()).toContain('backend diagnostics unavailable');
+    expect(await preview.innerText()).toContain('Version: 0.1.0');
   });
 });
