@@ -58,8 +58,8 @@ impl Keyport {
         }
         match outcome {
             Ok(profile) => {
-                self.store
-                    .record_refresh_ok(&conn.id, &self.read_tokens(&conn.id).await?.scopes)?;
+                // Not a refresh: last_refreshed_at keeps driving the daily touch.
+                self.store.record_healthy(&conn.id)?;
                 Ok(profile)
             }
             Err(Error::InvalidGrant(_)) => {

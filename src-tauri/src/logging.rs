@@ -16,11 +16,12 @@ pub fn init(paths: &Paths, to_stderr: bool) {
     let file = crate::paths::create_private_dir(&paths.data_dir)
         .ok()
         .and_then(|_| {
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(paths.log_file())
-                .ok()
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            // The log names accounts: readable by this user only.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            options.open(paths.log_file()).ok()
         });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter())

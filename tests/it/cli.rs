@@ -58,6 +58,15 @@ fn open_url_rejects_hostile_and_unknown_links_without_panicking() {
         log.contains("oauth.state_mismatch"),
         "the rejection is logged:\n{log}"
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.paths.log_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the log is user-only");
+    }
 }
 
 #[test]

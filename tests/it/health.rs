@@ -176,6 +176,11 @@ async fn check_records_health_and_notices_removed_scopes() {
     assert_eq!(checked["status"], "active");
     assert_eq!(checked["last_check_ok"], true);
     assert!(checked["last_checked_at"].as_i64().unwrap() >= c.created_at);
+    assert_eq!(
+        checked["last_refreshed_at"].as_i64(),
+        c.last_refreshed_at,
+        "a check that needed no refresh does not count as one (the daily touch)"
+    );
     // The person removes Gmail access at Google.
     env.provider
         .remove_granted_scope("ana@firm.example", READONLY);

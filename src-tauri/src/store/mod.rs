@@ -494,6 +494,16 @@ impl Store {
         Ok(())
     }
 
+    /// A check passed: `degraded` turns `active` and its error clears.
+    pub fn record_healthy(&self, id: &str) -> Result<()> {
+        self.db().execute(
+            "UPDATE connections SET status = 'active', last_error_code = NULL, last_error_message = NULL, \
+             updated_at = ?2 WHERE id = ?1 AND status = 'degraded'",
+            params![id, now_ms()],
+        )?;
+        Ok(())
+    }
+
     /// A transient failure: `degraded` with the error, no refresh before
     /// `retry_after`. Returns whether the status changed.
     pub fn record_transient(&self, id: &str, error: &Error, retry_after: i64) -> Result<bool> {
