@@ -49,20 +49,11 @@ pub enum Command {
         /// An access preset of the integration (e.g. read, send, full).
         #[arg(long)]
         preset: Option<String>,
-        /// deep-link, loopback or relay (default: the integration's).
-        #[arg(long)]
-        redirect: Option<String>,
-        /// Print the URL instead of opening the browser.
-        #[arg(long)]
-        no_browser: bool,
         /// Suggest which account to sign in with.
         #[arg(long)]
         login_hint: Option<String>,
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        flow: BrowserFlow,
     },
     /// Complete a sign-in from a `dev.keyport:` callback URL.
     OpenUrl { url: String },
@@ -87,14 +78,8 @@ pub enum Command {
     Reconnect {
         /// Connection id or account email.
         connection: String,
-        #[arg(long)]
-        redirect: Option<String>,
-        #[arg(long)]
-        no_browser: bool,
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        flow: BrowserFlow,
     },
     /// Grant more access on a connection: the missing scopes, or --scopes.
     Grant {
@@ -102,14 +87,8 @@ pub enum Command {
         connection: String,
         #[arg(long, value_delimiter = ',')]
         scopes: Option<Vec<String>>,
-        #[arg(long)]
-        redirect: Option<String>,
-        #[arg(long)]
-        no_browser: bool,
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        flow: BrowserFlow,
     },
     /// Disconnect: revoke at the provider, delete the tokens and the connection.
     Disconnect {
@@ -137,6 +116,31 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+}
+
+/// How a sign-in in the browser runs (connect, reconnect, grant).
+#[derive(clap::Args, Debug)]
+pub struct BrowserFlow {
+    /// deep-link, loopback or relay (default: Settings, else the integration's).
+    #[arg(long)]
+    redirect: Option<String>,
+    /// Print the URL instead of opening the browser.
+    #[arg(long)]
+    no_browser: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+impl BrowserFlow {
+    fn redirect(&self) -> Result<Option<RedirectMode>> {
+        self.redirect
+            .as_deref()
+            .map(RedirectMode::parse)
+            .transpose()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -208,11 +212,20 @@ fn wants_json(cmd: &Command) -> bool {
     matches!(
         cmd,
         Command::Integrations { json: true }
-            | Command::Connect { json: true, .. }
+            | Command::Connect {
+                flow: BrowserFlow { json: true, .. },
+                ..
+            }
             | Command::List { json: true }
             | Command::Check { json: true, .. }
-            | Command::Reconnect { json: true, .. }
-            | Command::Grant { json: true, .. }
+            | Command::Reconnect {
+                flow: BrowserFlow { json: true, .. },
+                ..
+            }
+            | Command::Grant {
+                flow: BrowserFlow { json: true, .. },
+                ..
+            }
             | Command::Disconnect { json: true, .. }
             | Command::Import { json: true, .. }
             | Command::Client {
@@ -266,28 +279,18 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             integration,
             scopes,
             preset,
-            redirect,
-            no_browser,
             login_hint,
-            timeout,
-            json,
+            flow,
         } => {
             let opts = ConnectOptions {
                 preset,
                 scopes,
-                redirect: redirect.as_deref().map(RedirectMode::parse).transpose()?,
+                redirect: flow.redirect()?,
                 login_hint,
                 loopback_port: 0,
             };
-            connect(
-                &kp,
-                &integration,
-                opts,
-                no_browser,
-                Duration::from_secs(timeout),
-                json,
-            )
-            .await
+            let started = kp.initiate(&integration, opts).await?;
+            finish_in_browser(&kp, started, &flow).await
         }
         Command::OpenUrl { url } => {
             let c = kp.handle_deep_link(&url).await?;
@@ -310,34 +313,25 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             println!("{}", token.expose());
             Ok(())
         }
-        Command::Reconnect {
-            connection,
-            redirect,
-            no_browser,
-            timeout,
-            json,
-        } => {
+        Command::Reconnect { connection, flow } => {
             let opts = ConnectOptions {
-                redirect: redirect.as_deref().map(RedirectMode::parse).transpose()?,
+                redirect: flow.redirect()?,
                 ..Default::default()
             };
             let started = kp.reconnect(&connection, opts).await?;
-            finish_in_browser(&kp, started, no_browser, Duration::from_secs(timeout), json).await
+            finish_in_browser(&kp, started, &flow).await
         }
         Command::Grant {
             connection,
             scopes,
-            redirect,
-            no_browser,
-            timeout,
-            json,
+            flow,
         } => {
             let opts = ConnectOptions {
-                redirect: redirect.as_deref().map(RedirectMode::parse).transpose()?,
+                redirect: flow.redirect()?,
                 ..Default::default()
             };
             let started = kp.grant_more(&connection, scopes, opts).await?;
-            finish_in_browser(&kp, started, no_browser, Duration::from_secs(timeout), json).await
+            finish_in_browser(&kp, started, &flow).await
         }
         Command::Disconnect { connection, json } => {
             let done = kp.disconnect(&connection).await?;
@@ -389,26 +383,14 @@ fn integrations(kp: &Keyport, json: bool) -> Result<()> {
     Ok(())
 }
 
-async fn connect(
-    kp: &Keyport,
-    integration: &str,
-    opts: ConnectOptions,
-    no_browser: bool,
-    timeout: Duration,
-    json: bool,
-) -> Result<()> {
-    let started = kp.initiate(integration, opts).await?;
-    finish_in_browser(kp, started, no_browser, timeout, json).await
-}
-
 /// Sends the person to the browser and waits for the sign-in to end.
 async fn finish_in_browser(
     kp: &Keyport,
     mut started: crate::connections::Initiated,
-    no_browser: bool,
-    timeout: Duration,
-    json: bool,
+    flow: &BrowserFlow,
 ) -> Result<()> {
+    let (no_browser, json) = (flow.no_browser, flow.json);
+    let timeout = Duration::from_secs(flow.timeout);
     let name = kp
         .store
         .flow(&started.flow_id)?
