@@ -853,30 +853,14 @@ impl Keyport {
         self.clear_flow_secret(&flow.id).await;
     }
 
-    async fn clear_flow_secret(&self, flow_id: &str) {
-        let cleared: bool = self
-            .store
-            .transaction(|tx| {
-                Ok(tx.query_row(
-                    "SELECT secret_cleared FROM pending_flows WHERE id = ?1",
-                    [flow_id],
-                    |r| r.get(0),
-                )?)
-            })
-            .unwrap_or(false);
-        if cleared {
-            return;
+    /// Deletes a flow's verifier from the keyring (once); true when it is gone.
+    async fn clear_flow_secret(&self, flow_id: &str) -> bool {
+        if self.store.flow_secret_cleared(flow_id).unwrap_or(false) {
+            return true;
         }
         let key = SecretKey::FlowVerifier(flow_id.to_string());
-        if self.secrets.run(move |s| s.delete(&key)).await.is_ok() {
-            let _ = self.store.transaction(|tx| {
-                tx.execute(
-                    "UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1",
-                    [flow_id],
-                )?;
-                Ok(())
-            });
-        }
+        self.secrets.run(move |s| s.delete(&key)).await.is_ok()
+            && self.store.mark_flow_secret_cleared(flow_id).is_ok()
     }
 
     fn flow_lock(&self, flow_id: &str) -> Result<File> {
@@ -1004,21 +988,10 @@ impl Keyport {
                     self.fail_flow(flow, Error::Interrupted).await;
                 }
                 FlowStatus::Completed | FlowStatus::Failed => {
-                    let cleared: bool = self
-                        .store
-                        .transaction(|tx| {
-                            Ok(tx.query_row(
-                                "SELECT secret_cleared FROM pending_flows WHERE id = ?1",
-                                [&flow.id],
-                                |r| r.get(0),
-                            )?)
-                        })
-                        .unwrap_or(true);
-                    if !cleared {
-                        self.clear_flow_secret(&flow.id).await;
-                    } else if flow.finished_at.unwrap_or(flow.created_at) + TOMBSTONE_LIFETIME_MS
-                        < now
-                    {
+                    let old =
+                        flow.finished_at.unwrap_or(flow.created_at) + TOMBSTONE_LIFETIME_MS < now;
+                    // A tombstone goes only once its verifier is gone.
+                    if self.clear_flow_secret(&flow.id).await && old {
                         self.store.delete_flow(&flow.id)?;
                     }
                 }

@@ -731,6 +731,27 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the flow's verifier is known to be gone from the keyring.
+    pub fn flow_secret_cleared(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT secret_cleared FROM pending_flows WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(true))
+    }
+
+    pub fn mark_flow_secret_cleared(&self, id: &str) -> Result<()> {
+        self.db().execute(
+            "UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
+    }
+
     pub fn delete_flow(&self, id: &str) -> Result<()> {
         self.db()
             .execute("DELETE FROM pending_flows WHERE id = ?1", [id])?;
