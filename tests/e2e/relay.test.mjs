@@ -36,13 +36,20 @@ test("relay forwards code and state, drops everything else, cleans the URL", { t
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   try {
-    const page = await browser.newPage();
     const errors = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => m.type() === "error" && !/dev\.keyport/.test(m.text()) && errors.push(m.text()));
+    // A fresh page per visit: the relay's own hand-off to dev.keyport: from
+    // the previous visit must not abort the next navigation.
+    let page = null;
+    const visit = async (url) => {
+      if (page) await page.close();
+      page = await browser.newPage();
+      page.on("pageerror", (e) => errors.push(String(e)));
+      page.on("console", (m) => m.type() === "error" && !/dev\.keyport/.test(m.text()) && errors.push(m.text()));
+      await page.goto(url, { waitUntil: "domcontentloaded" });
+    };
     const base = `http://127.0.0.1:${server.address().port}/index.html`;
 
-    await page.goto(`${base}?code=4%2F0Aabc&state=s123&scope=a+b&evil=%3Cx%3E&authuser=0`, { waitUntil: "domcontentloaded" });
+    await visit(`${base}?code=4%2F0Aabc&state=s123&scope=a+b&evil=%3Cx%3E&authuser=0`);
     const href = await page.getAttribute("#open", "href");
     const link = new URL(href);
     assert.equal(link.protocol, "dev.keyport:");
@@ -53,15 +60,15 @@ test("relay forwards code and state, drops everything else, cleans the URL", { t
     assert.equal(new URL(page.url()).search, "", "the code is removed from the address bar");
     assert.equal(await page.isVisible("#open"), true);
 
-    await page.goto(`${base}?state=s&error=access_denied`, { waitUntil: "domcontentloaded" });
+    await visit(`${base}?state=s&error=access_denied`);
     const denied = new URL(await page.getAttribute("#open", "href"));
     assert.equal(denied.searchParams.get("error"), "access_denied");
 
-    await page.goto(`${base}?code=only-a-code`, { waitUntil: "domcontentloaded" });
+    await visit(`${base}?code=only-a-code`);
     assert.equal(await page.textContent("#title"), "Nothing to pass on");
     assert.equal(await page.isVisible("#open"), false);
 
-    await page.goto(`${base}?code=a&code=b&state=s`, { waitUntil: "domcontentloaded" });
+    await visit(`${base}?code=a&code=b&state=s`);
     assert.equal(await page.textContent("#title"), "Nothing to pass on", "duplicated parameters are not forwarded");
     assert.deepEqual(errors, [], "no CSP violations or script errors");
   } finally {
