@@ -14,20 +14,21 @@ ui: deps
 	npm --prefix ui run build
 
 build: ui
-	$(CARGO) build --all-targets
+	$(CARGO) build --workspace
 
 # Opens the Keyport window (debug build).
 run: build
-	./target/debug/keyport
+	./target/debug/keyport-app
 
 # The UI is built first: the binary embeds ui/dist.
 lint: ui
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	npm --prefix ui run check
 
+# Unit and integration tests of every crate; never the benchmark (make bench).
 test-rust: build
-	$(SESSION) $(CARGO) test --all-targets
+	$(SESSION) $(CARGO) test --workspace
 
 test-ui: deps
 	npm --prefix ui test
@@ -59,8 +60,8 @@ demo: build
 bench: ui
 	test -x target/bench-venv/bin/python || python3 -m venv target/bench-venv
 	target/bench-venv/bin/pip install --quiet --disable-pip-version-check google-auth-oauthlib
-	KEYPORT_PEER_PYTHON=$(CURDIR)/target/bench-venv/bin/python $(SESSION) $(CARGO) bench --bench keyport
-	$(CARGO) build --release
+	KEYPORT_PEER_PYTHON=$(CURDIR)/target/bench-venv/bin/python $(SESSION) $(CARGO) bench -p keyport-cli --bench keyport
+	$(CARGO) build --release --workspace
 	$(SESSION) tests/bench/footprint.sh
 
 clean:

@@ -7,8 +7,8 @@ demo="${KEYPORT_DEMO_DIR:-${TMPDIR:-/tmp}/keyport-demo}"
 mkdir -p "$demo/data" "$demo/config"
 export KEYPORT_DATA_DIR="$demo/data" KEYPORT_CONFIG_DIR="$demo/config"
 
-cargo build --quiet --example fake-provider
-./target/debug/examples/fake-provider > "$demo/provider.json" &
+cargo build --quiet -p fake-provider
+./target/debug/fake-provider > "$demo/provider.json" &
 provider=$!
 trap 'kill $provider 2>/dev/null || true' EXIT INT TERM
 i=0
@@ -31,4 +31,4 @@ check_url = "$base/gmail/v1/users/me/profile"
 TOML
 field client_secret | ./target/debug/keyport client set google --client-id "$(field client_id)" --client-secret-stdin
 echo "Fake provider at $base; Keyport data in $demo. Click \"Connect Gmail\"."
-./target/debug/keyport
+./target/debug/keyport-app

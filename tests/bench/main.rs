@@ -4,18 +4,15 @@
 //!
 //!   cargo bench --bench keyport [-- section…]   sections: connect token storm scale
 
-#[path = "../fake_provider/provider.rs"]
-mod fake_provider;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake_provider::{Account, Config, FakeProvider};
-use keyport::catalog::RedirectMode;
-use keyport::connections::{keyring_service, ConnectOptions, Keyport};
-use keyport::paths::Paths;
-use keyport::secrets::{Secret, SecretStore};
+use keyport_core::catalog::RedirectMode;
+use keyport_core::connections::{keyring_service, ConnectOptions, Keyport};
+use keyport_core::paths::Paths;
+use keyport_core::secrets::{Secret, SecretStore};
 
 struct Bench {
     _dir: tempfile::TempDir,
@@ -56,7 +53,7 @@ impl Bench {
         }
     }
 
-    async fn connect(&self, account: &str, mode: RedirectMode) -> keyport::store::Connection {
+    async fn connect(&self, account: &str, mode: RedirectMode) -> keyport_core::store::Connection {
         let mut started = self
             .kp
             .initiate(
@@ -184,7 +181,7 @@ async fn connect_flow() {
             .await;
         secrets
             .set(
-                &keyport::secrets::SecretKey::ClientSecret("bench-floor".into()),
+                &keyport_core::secrets::SecretKey::ClientSecret("bench-floor".into()),
                 "x",
             )
             .unwrap();
@@ -203,7 +200,10 @@ async fn connect_flow() {
     match std::env::var("KEYPORT_PEER_PYTHON") {
         Err(_) => println!("peer: skipped (set KEYPORT_PEER_PYTHON; `make bench` does)"),
         Ok(python) => {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/bench/peer_flow.py");
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/bench/peer_flow.py"
+            );
             let out = Command::new(python)
                 .args([
                     script,
@@ -349,7 +349,7 @@ async fn scale() {
     let ok2 = ok.clone();
     b.kp.check_many(
         ids,
-        keyport::health::DEFAULT_CONCURRENCY,
+        keyport_core::health::DEFAULT_CONCURRENCY,
         Duration::ZERO,
         Arc::new(move |_, r| {
             if r.is_ok() {

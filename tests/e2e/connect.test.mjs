@@ -1,5 +1,5 @@
 // The whole connect journey in the real app, through WebDriver, against the
-// fake provider (target/debug/examples/fake-provider): Connect Gmail →
+// fake provider (target/debug/fake-provider): Connect Gmail →
 // the "browser" (a $BROWSER script that follows the provider's auto-approve
 // redirect and delivers it like a browser would) → "Connected as
 // ana@firm.example" → the Connections list → Check now → Disconnect (revoked
@@ -15,7 +15,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  KEYPORT_BIN,
+  KEYPORT_APP,
+  KEYPORT_CLI,
   REPO_ROOT,
   appPidsWithEnv,
   assertNoRunningInstance,
@@ -31,7 +32,7 @@ import {
 } from './support.mjs';
 import { Session, startTauriDriver } from './webdriver.mjs';
 
-const FAKE_PROVIDER = path.join(REPO_ROOT, 'target', 'debug', 'examples', 'fake-provider');
+const FAKE_PROVIDER = path.join(path.dirname(KEYPORT_APP), 'fake-provider');
 const SHOTS = path.join(REPO_ROOT, 'docs', 'screenshots');
 const ACCOUNT = 'ana@firm.example';
 /** How long the fake browser "takes" before it hands the sign-in back (time to see the waiting state). */
@@ -43,7 +44,7 @@ const BROWSER_DELAY_S = 2;
 /** Starts the fake provider on a free port; resolves with its first stdout line. */
 async function startFakeProvider(marker) {
   if (!fs.existsSync(FAKE_PROVIDER)) {
-    throw new Error(`${FAKE_PROVIDER} not found: run \`cargo build --example fake-provider\``);
+    throw new Error(`${FAKE_PROVIDER} not found: run \`cargo build -p fake-provider\``);
   }
   const proc = startProcess(FAKE_PROVIDER, ['--port', '0'], { marker, label: 'fake-provider' });
   const info = await waitFor(
@@ -76,7 +77,7 @@ function writeCatalog(configDir, base) {
 
 /** Runs the CLI with the test's dirs; returns {status, stdout, stderr}. */
 function cli(dirs, args, input) {
-  const r = spawnSync(KEYPORT_BIN, args, {
+  const r = spawnSync(KEYPORT_CLI, args, {
     env: { ...process.env, ...dirs.env },
     input,
     encoding: 'utf8',
@@ -110,7 +111,7 @@ function writeBrowserScript(dirs) {
         http://127.0.0.1:*|http://\\[::1\\]:*)
             curl -s -o /dev/null -w 'loopback callback: HTTP %{http_code}\\n' "$loc" >> '${log}' 2>&1 ;;
         dev.keyport:*)
-            '${KEYPORT_BIN}' "$loc" >> '${log}' 2>&1
+            '${KEYPORT_CLI}' "$loc" >> '${log}' 2>&1
             echo "deep link handed over: exit $?" >> '${log}' ;;
         *)
             echo "no redirect to deliver" >> '${log}' ;;
@@ -232,7 +233,7 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
   let failure;
   const timings = {};
   try {
-    session = await Session.create(driver.url, { application: KEYPORT_BIN });
+    session = await Session.create(driver.url, { application: KEYPORT_APP });
     await session.waitForAll('[data-testid="integration-card"][data-integration="gmail"]', { timeout: 30_000 });
 
     // 3. Connect with the defaults (Gmail returns through loopback).

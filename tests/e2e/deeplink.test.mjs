@@ -10,7 +10,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  KEYPORT_BIN,
+  KEYPORT_APP,
+  KEYPORT_CLI,
   assertNoRunningInstance,
   checkEnvironment,
   fatal,
@@ -37,10 +38,10 @@ const LOG_TIMEOUT = 8_000;
 
 /** Starts the GUI app in `dirs`, waits until its window is up. */
 async function startApp(dirs, args = []) {
-  const app = startProcess(KEYPORT_BIN, args, {
+  const app = startProcess(KEYPORT_APP, args, {
     env: dirs.env,
     marker: ['KEYPORT_DATA_DIR', dirs.dataDir],
-    label: 'keyport',
+    label: 'keyport-app',
   });
   await waitFor(
     () => {
@@ -77,7 +78,7 @@ async function forward(url, label) {
   const dirs = makeIsolatedDirs(`second-${label}`);
   const marker = ['KEYPORT_DATA_DIR', dirs.dataDir];
   const started = Date.now();
-  const second = startProcess(KEYPORT_BIN, [url], { env: dirs.env, marker, label: `keyport ${url}` });
+  const second = startProcess(KEYPORT_CLI, [url], { env: dirs.env, marker, label: `keyport ${url}` });
   let ok = false;
   try {
     const exit = await waitExit(second, FORWARD_TIMEOUT);

@@ -3,17 +3,20 @@
 # inside a throw-away desktop session (scripts/headless-session.sh: private
 # D-Bus session bus, unlocked gnome-keyring, Xvfb).
 #   tests/e2e/run.sh [extra node --test args…]
-# Needs: target/debug/keyport (or $KEYPORT_BIN), tauri-driver on PATH,
+# Needs: target/debug/keyport-app and keyport (or $KEYPORT_APP_BIN, $KEYPORT_CLI_BIN), tauri-driver on PATH,
 # in ~/.cargo/bin or at $TAURI_DRIVER, /usr/bin/WebKitWebDriver, node >= 20.
 set -eu
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 
-export KEYPORT_BIN="${KEYPORT_BIN:-$ROOT/target/debug/keyport}"
-if [ ! -x "$KEYPORT_BIN" ]; then
-    echo "e2e: $KEYPORT_BIN not found; run \`cargo build\` first" >&2
-    exit 1
-fi
+export KEYPORT_APP_BIN="${KEYPORT_APP_BIN:-$ROOT/target/debug/keyport-app}"
+export KEYPORT_CLI_BIN="${KEYPORT_CLI_BIN:-$ROOT/target/debug/keyport}"
+for bin in "$KEYPORT_APP_BIN" "$KEYPORT_CLI_BIN"; do
+    if [ ! -x "$bin" ]; then
+        echo "e2e: $bin not found; run \`cargo build\` first" >&2
+        exit 1
+    fi
+done
 # Resolve tauri-driver now: headless-session.sh replaces HOME.
 if [ -z "${TAURI_DRIVER:-}" ]; then
     TAURI_DRIVER="$(command -v tauri-driver || true)"

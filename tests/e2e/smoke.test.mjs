@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import fs from 'node:fs';
 import {
-  KEYPORT_BIN,
+  KEYPORT_APP,
   REPO_ROOT,
   assertNoRunningInstance,
   checkEnvironment,
@@ -40,7 +40,7 @@ test('the Integrations view lists the built-in catalog', { timeout: 120_000 }, a
   driver = await startTauriDriver({ env: dirs.env, marker });
   let failure;
   try {
-    session = await Session.create(driver.url, { application: KEYPORT_BIN });
+    session = await Session.create(driver.url, { application: KEYPORT_APP });
     await checkCatalog(session, dirs, driver);
   } catch (e) {
     failure = e;

@@ -14,8 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export { sleep };
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const KEYPORT_BIN = path.resolve(
-  process.env.KEYPORT_BIN || path.join(REPO_ROOT, 'target', 'debug', 'keyport'),
+/** The app (the window): what WebDriver starts and deep links end up in. */
+export const KEYPORT_APP = path.resolve(
+  process.env.KEYPORT_APP_BIN || path.join(REPO_ROOT, 'target', 'debug', 'keyport-app'),
+);
+/** The `keyport` CLI beside it (a lone dev.keyport: URL makes it start the app). */
+export const KEYPORT_CLI = path.resolve(
+  process.env.KEYPORT_CLI_BIN || path.join(path.dirname(KEYPORT_APP), 'keyport'),
 );
 /** Prefix of the D-Bus name tauri-plugin-single-instance owns (identifier + ".SingleInstance"). */
 export const SINGLE_INSTANCE_BUS_PREFIX = 'dev.keyport.desktop.SingleInstance';
@@ -23,8 +28,11 @@ export const SINGLE_INSTANCE_BUS_PREFIX = 'dev.keyport.desktop.SingleInstance';
 /** Fails fast, with a hint, when the suite is not run the way it needs. */
 export function checkEnvironment() {
   const problems = [];
-  if (!fs.existsSync(KEYPORT_BIN)) {
-    problems.push(`app binary not found at ${KEYPORT_BIN} (run \`cargo build\` or set KEYPORT_BIN)`);
+  for (const [what, bin, variable] of [
+    ['app', KEYPORT_APP, 'KEYPORT_APP_BIN'],
+    ['CLI', KEYPORT_CLI, 'KEYPORT_CLI_BIN'],
+  ]) {
+    if (!fs.existsSync(bin)) problems.push(`${what} binary not found at ${bin} (run \`cargo build\` or set ${variable})`);
   }
   if (!process.env.DISPLAY) problems.push('DISPLAY is not set (no X server)');
   if (!process.env.DBUS_SESSION_BUS_ADDRESS) problems.push('DBUS_SESSION_BUS_ADDRESS is not set (no session bus)');
@@ -322,7 +330,7 @@ export function keyportWindows() {
 /** Keyport app processes (any data dir) attached to this test's session bus. */
 export function keyportPidsOnThisBus() {
   return pidsWithEnv('DBUS_SESSION_BUS_ADDRESS', process.env.DBUS_SESSION_BUS_ADDRESS).filter(
-    (p) => readText(`/proc/${p}/comm`).trim() === 'keyport',
+    (p) => readText(`/proc/${p}/comm`).trim() === 'keyport-app',
   );
 }
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyport::catalog::RedirectMode;
-use keyport::connections::ConnectOptions;
+use keyport_core::catalog::RedirectMode;
+use keyport_core::connections::ConnectOptions;
 
 use crate::common::Env;
 
@@ -137,7 +137,7 @@ async fn a_deep_link_with_an_unknown_state_changes_nothing() {
 }
 
 fn read_json(path: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!("{}/{path}", crate::common::REPO)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -168,7 +168,7 @@ fn csp_and_capabilities_match_the_allow_list() {
     assert_eq!(conf["app"]["security"]["freezePrototype"], true);
     assert_eq!(conf["app"]["withGlobalTauri"], false);
 
-    let caps = read_json("src-tauri/capabilities/default.json");
+    let caps = read_json("src-tauri/keyport-app/capabilities/default.json");
     assert_eq!(caps["windows"], serde_json::json!(["main"]));
     let perms: Vec<&str> = caps["permissions"]
         .as_array()
@@ -186,8 +186,8 @@ fn csp_and_capabilities_match_the_allow_list() {
         "no remote URLs get IPC access"
     );
     let dir = std::fs::read_dir(format!(
-        "{}/src-tauri/capabilities",
-        env!("CARGO_MANIFEST_DIR")
+        "{}/src-tauri/keyport-app/capabilities",
+        crate::common::REPO
     ))
     .unwrap();
     assert_eq!(dir.count(), 1, "one capability file, checked here");

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyport::catalog::RedirectMode;
-use keyport::connections::{ConnectOptions, Initiated, Keyport};
-use keyport::secrets::{SecretKey, SecretStore, StoreFactory};
-use keyport::store::Connection;
+use keyport_core::catalog::RedirectMode;
+use keyport_core::connections::{ConnectOptions, Initiated, Keyport};
+use keyport_core::secrets::{SecretKey, SecretStore, StoreFactory};
+use keyport_core::store::Connection;
 
 use crate::common::{assert_invariants, Env};
-use crate::fake_provider::{Consent, Endpoint, Fault};
+use fake_provider::{Consent, Endpoint, Fault};
 
 #[derive(Clone, Copy, Debug)]
 enum Case {
@@ -122,8 +122,8 @@ const ALL: &[Case] = {
     ]
 };
 
-fn locked_store() -> keyport::Result<Arc<keyring_core::CredentialStore>> {
-    Err(keyport::Error::KeyringUnavailable(
+fn locked_store() -> keyport_core::Result<Arc<keyring_core::CredentialStore>> {
+    Err(keyport_core::Error::KeyringUnavailable(
         "the keyring is locked; unlock it and try again".into(),
     ))
 }
@@ -161,7 +161,7 @@ fn with_param(link: &str, key: &str, value: &str) -> String {
     url.to_string()
 }
 
-async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport::Result<Connection>, Initiated) {
+async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport_core::Result<Connection>, Initiated) {
     use Case::*;
     let p = &env.provider;
     let mode = if matches!(case, LoopbackWrongState) {
@@ -197,7 +197,7 @@ async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport::Result<Connection
             kp.set_client(
                 "google",
                 &p.client_id(),
-                Some(keyport::secrets::Secret::new("not-the-secret")),
+                Some(keyport_core::secrets::Secret::new("not-the-secret")),
             )
             .await
             .unwrap();

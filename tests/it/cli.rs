@@ -123,7 +123,7 @@ async fn reset_removes_the_data_folder_and_every_keyring_entry() {
         secrets.get_tokens(&c.id).unwrap().is_none(),
         "the connection's tokens are gone"
     );
-    let client = keyport::secrets::SecretKey::ClientSecret("google".into());
+    let client = keyport_core::secrets::SecretKey::ClientSecret("google".into());
     assert!(
         secrets.get(&client).unwrap().is_none(),
         "the client secret is gone"

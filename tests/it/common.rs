@@ -8,12 +8,15 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use keyport::connections::{keyring_service, Keyport};
-use keyport::http::Http;
-use keyport::paths::Paths;
-use keyport::secrets::{Secret, SecretStore};
+use keyport_core::connections::{keyring_service, Keyport};
+use keyport_core::http::Http;
+use keyport_core::paths::Paths;
+use keyport_core::secrets::{Secret, SecretStore};
 
-use crate::fake_provider::{Config, FakeProvider};
+use fake_provider::{Config, FakeProvider};
+
+/// The repository's root (this crate is src-tauri/keyport-cli).
+pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 pub const RELAY_URL: &str = "https://relay.keyport.test/callback/";
 
@@ -276,15 +279,15 @@ pub fn assert_invariants(env: &Env, kp: &Keyport) {
 /// Connects Gmail in-process (deep-link mode), signing in as `account`.
 pub async fn connect_as(
     env: &Env,
-    kp: &keyport::connections::Keyport,
+    kp: &keyport_core::connections::Keyport,
     account: &str,
-) -> keyport::store::Connection {
+) -> keyport_core::store::Connection {
     env.provider.set_account(account);
     let started = kp
         .initiate(
             "gmail",
-            keyport::connections::ConnectOptions {
-                redirect: Some(keyport::catalog::RedirectMode::DeepLink),
+            keyport_core::connections::ConnectOptions {
+                redirect: Some(keyport_core::catalog::RedirectMode::DeepLink),
                 ..Default::default()
             },
         )

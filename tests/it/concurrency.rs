@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keyport::store::Status;
+use keyport_core::store::Status;
 
 use crate::common::{connect_as, stderr, Env};
-use crate::fake_provider::Config;
+use fake_provider::Config;
 
 fn soak() -> Duration {
     let secs = std::env::var("KEYPORT_SOAK_SECS")

@@ -3,7 +3,7 @@
 //! granted scopes and a keyring entry.
 
 use crate::common::{assert_invariants, stderr, stdout, Env};
-use crate::fake_provider::{Config, Consent};
+use fake_provider::{Config, Consent};
 
 const READONLY: &str = "https://www.googleapis.com/auth/gmail.readonly";
 
@@ -198,8 +198,8 @@ fn denied_consent_fails_with_a_sentence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_choose_the_default_redirect_and_relay_page() {
-    use keyport::catalog::RedirectMode;
-    use keyport::connections::{ConnectOptions, Settings};
+    use keyport_core::catalog::RedirectMode;
+    use keyport_core::connections::{ConnectOptions, Settings};
     let (env, kp) = Env::ready().await;
     assert_eq!(kp.settings().unwrap(), Settings::default());
     let bad = kp.set_settings(&Settings {

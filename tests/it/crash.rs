@@ -2,9 +2,9 @@
 //! restart, no orphan keyring entry and no active row without secrets; the
 //! interrupted sign-in is cleanly ended and a new one succeeds.
 
-use keyport::catalog::RedirectMode;
-use keyport::connections::ConnectOptions;
-use keyport::secrets::SecretKey;
+use keyport_core::catalog::RedirectMode;
+use keyport_core::connections::ConnectOptions;
+use keyport_core::secrets::SecretKey;
 
 use crate::common::{assert_invariants, stderr, Env};
 
@@ -49,7 +49,8 @@ async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
         assert!(
             matches!(
                 flow.status,
-                keyport::store::FlowStatus::Completed | keyport::store::FlowStatus::Failed
+                keyport_core::store::FlowStatus::Completed
+                    | keyport_core::store::FlowStatus::Failed
             ),
             "{step}: the flow is still {:?}",
             flow.status
@@ -102,7 +103,7 @@ async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_killed_after_each_write_keeps_the_rotated_token() {
     for step in ["refresh.tokens_stored", "refresh.recorded"] {
-        let env = Env::with_config(crate::fake_provider::Config {
+        let env = Env::with_config(fake_provider::Config {
             rotate_refresh_tokens: true,
             expand_scope_aliases: true,
             ..Default::default()
@@ -128,7 +129,7 @@ async fn a_refresh_killed_after_each_write_keeps_the_rotated_token() {
             .access_token_valid(crate::common::stdout(&out).trim()));
         assert_eq!(
             kp.get(&c.id).unwrap().status,
-            keyport::store::Status::Active,
+            keyport_core::store::Status::Active,
             "{step}"
         );
         assert_invariants(&env, &kp);

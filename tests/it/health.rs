@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use keyport::catalog::RedirectMode;
-use keyport::connections::ConnectOptions;
-use keyport::store::Status;
+use keyport_core::catalog::RedirectMode;
+use keyport_core::connections::ConnectOptions;
+use keyport_core::store::Status;
 
 use crate::common::{assert_invariants, connect_as, expire_locally, stderr, stdout, Env};
-use crate::fake_provider::{Config, Endpoint, Fault};
+use fake_provider::{Config, Endpoint, Fault};
 
 const READONLY: &str = "https://www.googleapis.com/auth/gmail.readonly";
 

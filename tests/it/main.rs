@@ -2,9 +2,6 @@
 //! against the real OS keyring (a Secret Service inside the test session),
 //! real SQLite files and the fake provider on 127.0.0.1.
 
-#[path = "../fake_provider/provider.rs"]
-mod fake_provider;
-
 mod common;
 
 mod architecture;

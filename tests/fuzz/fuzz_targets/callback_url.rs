@@ -4,15 +4,15 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(cb) = keyport::callback::parse_deep_link(text) {
+        if let Ok(cb) = keyport_core::callback::parse_deep_link(text) {
             assert!(!cb.state.is_empty());
             // Debug output never shows the code.
             let shown = format!("{cb:?}");
-            if let keyport::callback::Outcome::Code(code) = &cb.outcome {
+            if let keyport_core::callback::Outcome::Code(code) = &cb.outcome {
                 assert!(code.expose().len() < 8 || !shown.contains(code.expose()));
             }
         }
-        let _ = keyport::callback::parse_query(text);
-        let _ = keyport::callback::is_deep_link(text);
+        let _ = keyport_core::callback::parse_query(text);
+        let _ = keyport_core::callback::is_deep_link(text);
     }
 });

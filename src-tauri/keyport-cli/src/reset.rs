@@ -4,10 +4,10 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use crate::connections::{keyring_service, Keyport};
-use crate::error::{Error, Result};
-use crate::paths::Paths;
-use crate::secrets::SecretKey;
+use keyport_core::connections::{keyring_service, Keyport};
+use keyport_core::error::{Error, Result};
+use keyport_core::paths::Paths;
+use keyport_core::secrets::SecretKey;
 
 pub async fn run(paths: Paths, yes: bool) -> Result<()> {
     if !yes {

@@ -2,8 +2,7 @@
 //! UI calls. Thin on purpose — every decision lives in the core; this file
 //! only wires it to Tauri. The only module that imports `tauri`.
 
-mod commands;
-
+use crate::commands;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -11,9 +10,9 @@ use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 use tokio::sync::Notify;
 
-use crate::connections::Keyport;
-use crate::error::{Error, Result};
-use crate::paths::Paths;
+use keyport_core::connections::Keyport;
+use keyport_core::error::{Error, Result};
+use keyport_core::paths::Paths;
 
 /// Emitted when a sign-in ends (any redirect mode), with [`FlowEvent`].
 pub const FLOW_EVENT: &str = "keyport://flow";
@@ -24,9 +23,9 @@ pub const CONNECTIONS_EVENT: &str = "keyport://connections-changed";
 pub struct AppState {
     keyport: std::result::Result<Keyport, Error>,
     /// Cancel switches of loopback listeners, by flow id.
-    cancels: Mutex<HashMap<String, Arc<Notify>>>,
+    pub(crate) cancels: Mutex<HashMap<String, Arc<Notify>>>,
     /// Authorization URLs of flows started here, for "Open again".
-    auth_urls: Mutex<HashMap<String, String>>,
+    pub(crate) auth_urls: Mutex<HashMap<String, String>>,
 }
 
 impl AppState {
@@ -41,7 +40,7 @@ impl AppState {
 #[derive(Clone, serde::Serialize)]
 pub struct FlowEvent {
     pub flow_id: Option<String>,
-    pub connection: Option<crate::store::Connection>,
+    pub connection: Option<keyport_core::store::Connection>,
     /// `{code, message, detail}`.
     pub error: Option<serde_json::Value>,
 }
@@ -51,7 +50,7 @@ pub struct FlowEvent {
 pub fn run(initial_url: Option<String>) -> i32 {
     let _ = STARTED.set(std::time::Instant::now());
     let keyport = Paths::from_env().and_then(|paths| {
-        crate::logging::init(&paths, true);
+        keyport_core::logging::init(&paths, true);
         Keyport::open(paths)
     });
     if let Err(e) = &keyport {
@@ -132,7 +131,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
                     if let Err(e) = kp.recover().await {
                         tracing::warn!(code = e.code(), "recovery failed: {e}");
                     }
-                    let on_done: crate::health::OnChecked = Arc::new(move |id, result| {
+                    let on_done: keyport_core::health::OnChecked = Arc::new(move |id, result| {
                         // The badge only changes when a check fails.
                         if result.is_err() {
                             connections_changed(&handle);
@@ -146,8 +145,12 @@ pub fn run(initial_url: Option<String>) -> i32 {
                             notify_if_needs_reauth(&handle, &c);
                         }
                     });
-                    kp.run_scheduler(SCHEDULER_TICK, crate::health::DEFAULT_CONCURRENCY, on_done)
-                        .await;
+                    kp.run_scheduler(
+                        SCHEDULER_TICK,
+                        keyport_core::health::DEFAULT_CONCURRENCY,
+                        on_done,
+                    )
+                    .await;
                 });
             }
             tracing::info!("Keyport window started");
@@ -183,15 +186,15 @@ fn registers_scheme_itself() -> bool {
 }
 
 /// When this process started the GUI (for the first-paint figure).
-pub(crate) static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 /// How often the GUI looks for due health checks.
 const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A desktop notification when a connection newly needs the person.
-pub(crate) fn notify_if_needs_reauth(app: &AppHandle, c: &crate::store::Connection) {
+pub(crate) fn notify_if_needs_reauth(app: &AppHandle, c: &keyport_core::store::Connection) {
     use tauri_plugin_notification::NotificationExt;
-    if c.status != crate::store::Status::NeedsReauth {
+    if c.status != keyport_core::store::Status::NeedsReauth {
         return;
     }
     let mut notified = NOTIFIED.lock().unwrap_or_else(|p| p.into_inner());
@@ -236,7 +239,10 @@ fn deep_link(app: &AppHandle, url: String) {
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
         let mut flow_id = None;
-        let result = match (state.keyport(), crate::callback::parse_deep_link(&url)) {
+        let result = match (
+            state.keyport(),
+            keyport_core::callback::parse_deep_link(&url),
+        ) {
             (Ok(kp), Ok(cb)) => {
                 flow_id = kp.flow_for_state(&cb.state);
                 kp.complete(cb).await
@@ -254,7 +260,7 @@ fn deep_link(app: &AppHandle, url: String) {
 pub(crate) fn emit_flow(
     app: &AppHandle,
     flow_id: Option<String>,
-    result: Result<crate::store::Connection>,
+    result: Result<keyport_core::store::Connection>,
 ) {
     let event = match result {
         Ok(c) => FlowEvent {
@@ -282,7 +288,8 @@ pub(crate) fn connections_changed(app: &AppHandle) {
         .map(|all| {
             all.iter()
                 .filter(|c| {
-                    c.status == crate::store::Status::NeedsReauth || !c.missing_scopes.is_empty()
+                    c.status == keyport_core::store::Status::NeedsReauth
+                        || !c.missing_scopes.is_empty()
                 })
                 .count() as i64
         })

@@ -1,16 +1,13 @@
 //! Standalone demo server around the test fake provider.
 //!
 //! ```text
-//! cargo run --example fake-provider -- [--port N] [--client-id ID]
+//! cargo run -p fake-provider -- [--port N] [--client-id ID]
 //!     [--client-secret S] [--rotate] [--token-lifetime SECS]
 //! ```
 //! Prints one JSON line on stdout (`base_url`, `client_id`, `client_secret`)
 //! and serves on 127.0.0.1 until killed.
 
-#[path = "provider.rs"]
-mod provider;
-
-use provider::{Config, FakeProvider};
+use fake_provider::{Config, FakeProvider};
 use std::io::Write as _;
 
 const USAGE: &str = "usage: fake-provider [--port N] [--client-id ID] [--client-secret S] \
@@ -71,9 +68,9 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
-    use super::provider::*;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use base64::Engine as _;
+    use fake_provider::*;
     use serde_json::Value;
     use sha2::{Digest, Sha256};
     use std::collections::HashMap;

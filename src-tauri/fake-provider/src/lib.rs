@@ -4,16 +4,14 @@
 //! partial grants, several accounts, refresh, revocation, optional
 //! refresh-token rotation (Microsoft-like) and injectable faults.
 //!
-//! It is a plain module (no `crate::` paths) so it can be included with
-//! `#[path = ...] mod fake_provider;` from the integration tests and from the
-//! `fake-provider` example. [`FakeProvider::start`] binds 127.0.0.1 and runs
+//! A dev crate: the integration tests and the benchmark use it as a library,
+//! and its `fake-provider` binary serves it for the demo. [`FakeProvider::start`] binds 127.0.0.1 and runs
 //! the server on its own thread with its own tokio runtime, so both sync and
 //! async tests can use it; dropping the [`FakeProvider`] stops the server.
 //!
 //! Endpoints (all relative to [`FakeProvider::base_url`]):
 //! `GET /authorize`, `POST /token`, `POST|GET /revoke`, `GET /userinfo`,
 //! `GET /gmail/v1/users/{me|email}/profile`, `GET /`.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;

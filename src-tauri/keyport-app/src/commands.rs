@@ -8,11 +8,13 @@ use serde::Serialize;
 use tauri::{AppHandle, Manager, State};
 use tauri_plugin_opener::OpenerExt;
 
-use super::{emit_flow, AppState};
-use crate::catalog::RedirectMode;
-use crate::connections::{ConnectOptions, Initiated, IntegrationSummary, Keyport, FLOW_LIFETIME};
-use crate::error::{Error, Result};
-use crate::store::Connection;
+use crate::shell::{emit_flow, AppState};
+use keyport_core::catalog::RedirectMode;
+use keyport_core::connections::{
+    ConnectOptions, Initiated, IntegrationSummary, Keyport, FLOW_LIFETIME,
+};
+use keyport_core::error::{Error, Result};
+use keyport_core::store::Connection;
 
 #[derive(Serialize)]
 pub struct AppInfo {
@@ -42,7 +44,7 @@ pub fn list_connections(state: State<'_, AppState>) -> Result<Vec<Connection>> {
 }
 
 #[tauri::command]
-pub fn list_clients(state: State<'_, AppState>) -> Result<Vec<crate::store::OAuthClient>> {
+pub fn list_clients(state: State<'_, AppState>) -> Result<Vec<keyport_core::store::OAuthClient>> {
     state.keyport()?.store.clients()
 }
 
@@ -57,7 +59,7 @@ pub async fn set_client(
 ) -> Result<()> {
     let secret = client_secret
         .filter(|s| !s.trim().is_empty())
-        .map(|s| crate::secrets::Secret::new(s.trim()));
+        .map(|s| keyport_core::secrets::Secret::new(s.trim()));
     state
         .keyport()?
         .set_client(&provider, &client_id, secret)
@@ -73,7 +75,7 @@ pub async fn remove_client(state: State<'_, AppState>, provider: String) -> Resu
 pub fn connection_events(
     state: State<'_, AppState>,
     connection_id: String,
-) -> Result<Vec<crate::store::Event>> {
+) -> Result<Vec<keyport_core::store::Event>> {
     state.keyport()?.store.events(Some(&connection_id), 200)
 }
 
@@ -85,7 +87,7 @@ pub fn rename_connection(
     label: Option<String>,
 ) -> Result<Connection> {
     let c = state.keyport()?.rename(&connection_id, label.as_deref())?;
-    super::connections_changed(&app);
+    crate::shell::connections_changed(&app);
     Ok(c)
 }
 
@@ -128,7 +130,7 @@ fn follow(
     kp: Keyport,
     mut started: Initiated,
 ) -> StartedConnect {
-    let browser_opened = match crate::browser::open_with_env(&started.auth_url) {
+    let browser_opened = match keyport_core::browser::open_with_env(&started.auth_url) {
         Some(r) => r.is_ok(),
         None => app
             .opener()
@@ -159,7 +161,7 @@ fn follow(
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&flow_id);
             }
-            super::focus(&app);
+            crate::shell::focus(&app);
             emit_flow(&app, Some(flow_id), result);
         });
     }
@@ -182,7 +184,7 @@ pub fn open_auth_url(app: AppHandle, state: State<'_, AppState>, flow_id: String
         .get(&flow_id)
         .cloned()
         .ok_or(Error::StateMismatch)?;
-    Ok(match crate::browser::open_with_env(&url) {
+    Ok(match keyport_core::browser::open_with_env(&url) {
         Some(r) => r.is_ok(),
         None => app.opener().open_url(&url, None::<&str>).is_ok(),
     })
@@ -230,9 +232,9 @@ pub async fn check_connection(
 ) -> Result<Connection> {
     let kp = state.keyport()?.clone();
     let result = kp.check(&connection_id).await;
-    super::connections_changed(&app);
+    crate::shell::connections_changed(&app);
     if let Ok(c) = kp.get(&connection_id) {
-        super::notify_if_needs_reauth(&app, &c);
+        crate::shell::notify_if_needs_reauth(&app, &c);
     }
     result
 }
@@ -242,9 +244,9 @@ pub async fn disconnect_connection(
     app: AppHandle,
     state: State<'_, AppState>,
     connection_id: String,
-) -> Result<crate::revocation::Disconnected> {
+) -> Result<keyport_core::revocation::Disconnected> {
     let done = state.keyport()?.disconnect(&connection_id).await?;
-    super::connections_changed(&app);
+    crate::shell::connections_changed(&app);
     Ok(done)
 }
 
@@ -281,22 +283,22 @@ pub fn open_external(app: AppHandle, url: String) -> Result<()> {
 /// benchmark reads this line).
 #[tauri::command]
 pub fn first_paint() {
-    if let Some(started) = super::STARTED.get() {
+    if let Some(started) = crate::shell::STARTED.get() {
         let ms = started.elapsed().as_secs_f64() * 1e3;
         tracing::info!(first_paint_ms = format!("{ms:.0}"), "first paint");
     }
 }
 
 #[tauri::command]
-pub fn get_settings(state: State<'_, AppState>) -> Result<crate::connections::Settings> {
+pub fn get_settings(state: State<'_, AppState>) -> Result<keyport_core::connections::Settings> {
     state.keyport()?.settings()
 }
 
 #[tauri::command]
 pub fn set_settings(
     state: State<'_, AppState>,
-    settings: crate::connections::Settings,
-) -> Result<crate::connections::Settings> {
+    settings: keyport_core::connections::Settings,
+) -> Result<keyport_core::connections::Settings> {
     state.keyport()?.set_settings(&settings)
 }
 

@@ -1,8 +1,8 @@
 //! Keyport: connect your own accounts through OAuth and keep the connections
 //! healthy, locally. See ARCHITECTURE.md for the map.
 //!
-//! Everything but [`shell`] is the core: it never imports Tauri, and the GUI,
-//! the CLI and the tests all call it.
+//! The core: it has no GUI dependency (Cargo enforces it: this crate does not
+//! depend on Tauri, GTK or WebKit), and the app, the CLI and the tests all call it.
 
 pub mod browser;
 pub mod callback;
@@ -19,9 +19,5 @@ pub mod revocation;
 pub mod secrets;
 pub mod store;
 pub mod tokens;
-
-pub mod cli;
-#[cfg(feature = "gui")]
-pub mod shell;
 
 pub use error::{Error, Result};

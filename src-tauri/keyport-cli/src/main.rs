@@ -1,7 +1,7 @@
-//! The command line: the same binary as the GUI (DESIGN.md "CLI contract").
-//! No arguments start the GUI; a lone `dev.keyport:` URL is a deep link
-//! (forwarded to a running instance by the shell, handled by a new one
-//! otherwise); anything else is a command.
+//! `keyport`, the command line: Keyport's broker for scripts and mail clients
+//! (the contract is in ARCHITECTURE.md). It links no GUI library, so it starts
+//! fast and runs on a headless machine. With no arguments, or with a lone
+//! `dev.keyport:` URL, it starts the app (`keyport-app`) installed beside it.
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::callback;
-use crate::catalog::RedirectMode;
-use crate::connections::{ConnectOptions, Keyport};
-use crate::error::{Error, Result};
-use crate::paths::Paths;
-use crate::secrets::Secret;
-use crate::store::Connection;
+use keyport_core::callback;
+use keyport_core::catalog::RedirectMode;
+use keyport_core::connections::{ConnectOptions, Keyport};
+use keyport_core::error::{Error, Result};
+use keyport_core::paths::Paths;
+use keyport_core::secrets::Secret;
+use keyport_core::store::Connection;
 
+mod app;
 mod reset;
 
 #[derive(Parser, Debug)]
@@ -169,7 +170,7 @@ pub enum Invocation {
     Command(Cli),
 }
 
-pub fn parse(args: Vec<OsString>) -> std::result::Result<Invocation, clap::Error> {
+fn parse(args: Vec<OsString>) -> std::result::Result<Invocation, clap::Error> {
     match args.len() {
         0 | 1 => return Ok(Invocation::Gui { deep_link: None }),
         2 => {
@@ -184,18 +185,14 @@ pub fn parse(args: Vec<OsString>) -> std::result::Result<Invocation, clap::Error
     Cli::try_parse_from(args).map(Invocation::Command)
 }
 
-/// The binary's entry point; returns the exit code.
-pub fn main() -> i32 {
-    match parse(std::env::args_os().collect()) {
-        #[cfg(feature = "gui")]
-        Ok(Invocation::Gui { deep_link }) => crate::shell::run(deep_link),
-        #[cfg(not(feature = "gui"))]
-        Ok(Invocation::Gui { .. }) => {
-            eprintln!(
-                "This build of Keyport has no window; run `keyport --help` for its commands."
-            );
-            2
-        }
+fn main() {
+    std::process::exit(run_args(std::env::args_os().collect()));
+}
+
+/// Runs what the arguments ask for; returns the exit code.
+fn run_args(args: Vec<OsString>) -> i32 {
+    match parse(args) {
+        Ok(Invocation::Gui { deep_link }) => app::start(deep_link),
         Ok(Invocation::Command(cli)) => run(cli),
         Err(e) => {
             let _ = e.print();
@@ -235,10 +232,10 @@ fn wants_json(cmd: &Command) -> bool {
 }
 
 /// Runs one command; errors go to stderr (as JSON with `--json`).
-pub fn run(cli: Cli) -> i32 {
+fn run(cli: Cli) -> i32 {
     let json = wants_json(&cli.command);
     let outcome = Paths::from_env().and_then(|paths| {
-        crate::logging::init(&paths, false);
+        keyport_core::logging::init(&paths, false);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -386,7 +383,7 @@ fn integrations(kp: &Keyport, json: bool) -> Result<()> {
 /// Sends the person to the browser and waits for the sign-in to end.
 async fn finish_in_browser(
     kp: &Keyport,
-    mut started: crate::connections::Initiated,
+    mut started: keyport_core::connections::Initiated,
     flow: &BrowserFlow,
 ) -> Result<()> {
     let (no_browser, json) = (flow.no_browser, flow.json);
@@ -405,7 +402,7 @@ async fn finish_in_browser(
             "Opening your browser to connect {name}… If it does not open, visit:\n{}",
             started.auth_url
         );
-        if let Err(e) = crate::browser::open(&started.auth_url) {
+        if let Err(e) = keyport_core::browser::open(&started.auth_url) {
             eprintln!("{e}");
         }
     }
@@ -549,7 +546,7 @@ fn health_line(c: &Connection) -> String {
         .map(|t| {
             format!(
                 "checked {} s ago",
-                ((crate::store::now_ms() - t) / 1000).max(0)
+                ((keyport_core::store::now_ms() - t) / 1000).max(0)
             )
         })
         .unwrap_or_else(|| "never checked".into());

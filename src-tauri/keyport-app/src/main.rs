@@ -1,0 +1,17 @@
+//! `keyport-app`, Keyport's window: the Tauri shell over keyport-core. The
+//! operating system's `dev.keyport:` registration points here; a lone
+//! `dev.keyport:` URL argument is a sign-in callback (forwarded to a running
+//! instance by the single-instance plugin).
+
+// No console window next to the GUI on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod shell;
+
+fn main() {
+    let deep_link = std::env::args()
+        .skip(1)
+        .find(|a| keyport_core::callback::is_deep_link(a));
+    std::process::exit(shell::run(deep_link));
+}
