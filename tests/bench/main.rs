@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use fake_provider::{Account, Config, FakeProvider};
 use keyport_core::catalog::RedirectMode;
-use keyport_core::connections::{keyring_service, ConnectOptions, Keyport};
 use keyport_core::paths::Paths;
 use keyport_core::secrets::{Secret, SecretStore};
+use keyport_core::service::{keyring_service, ConnectOptions, Keyport};
 
 struct Bench {
     _dir: tempfile::TempDir,
@@ -54,7 +54,7 @@ impl Bench {
     }
 
     async fn connect(&self, account: &str, mode: RedirectMode) -> keyport_core::store::Connection {
-        let mut started = self
+        let started = self
             .kp
             .initiate(
                 "gmail",
@@ -67,28 +67,20 @@ impl Bench {
             .await
             .unwrap();
         let link = self.provider.follow_authorize(&started.auth_url).unwrap();
-        match started.loopback.take() {
-            Some(listener) => {
-                let (kp, flow, state) = (
-                    self.kp.clone(),
-                    started.flow_id.clone(),
-                    started.state.clone(),
-                );
-                let serve = tokio::spawn(async move {
-                    listener
-                        .serve(
-                            &kp,
-                            &flow,
-                            &state,
-                            Duration::from_secs(10),
-                            Arc::new(tokio::sync::Notify::new()),
-                        )
-                        .await
-                });
-                reqwest::get(&link).await.unwrap();
-                serve.await.unwrap().unwrap()
-            }
-            None => self.kp.handle_deep_link(&link).await.unwrap(),
+        if mode == RedirectMode::Loopback {
+            let kp = self.kp.clone();
+            let serve = tokio::spawn(async move {
+                kp.await_flow(
+                    started,
+                    Duration::from_secs(10),
+                    Arc::new(tokio::sync::Notify::new()),
+                )
+                .await
+            });
+            reqwest::get(&link).await.unwrap();
+            serve.await.unwrap().unwrap()
+        } else {
+            self.kp.handle_deep_link(&link).await.unwrap()
         }
     }
 
@@ -185,7 +177,7 @@ async fn connect_flow() {
                 "x",
             )
             .unwrap();
-        b.kp.store.set_client("bench-floor", "x", false).unwrap();
+        b.kp.set_client("bench-floor", "x", None).await.unwrap();
         floor.push(t.elapsed());
     }
     stats(

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyport_core::catalog::RedirectMode;
-use keyport_core::connections::ConnectOptions;
+use keyport_core::service::ConnectOptions;
 
 use crate::common::Env;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
     let (env, kp) = Env::ready().await;
-    let mut started = kp
+    let started = kp
         .initiate(
             "gmail",
             ConnectOptions {
@@ -22,11 +22,10 @@ async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
         )
         .await
         .unwrap();
-    let listener = started.loopback.take().unwrap();
-    let addrs = listener.local_addrs();
+    let addrs = started.loopback_addrs();
     assert!(!addrs.is_empty());
     assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
-    let port = listener.port();
+    let port = addrs[0].port();
     assert!(
         started
             .redirect_uri
@@ -34,17 +33,15 @@ async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
         "never \"localhost\""
     );
 
-    let (kp2, flow, state) = (kp.clone(), started.flow_id.clone(), started.state.clone());
+    let auth_url = started.auth_url.clone();
+    let kp2 = kp.clone();
     let serve = tokio::spawn(async move {
-        listener
-            .serve(
-                &kp2,
-                &flow,
-                &state,
-                Duration::from_secs(20),
-                Arc::new(tokio::sync::Notify::new()),
-            )
-            .await
+        kp2.await_flow(
+            started,
+            Duration::from_secs(20),
+            Arc::new(tokio::sync::Notify::new()),
+        )
+        .await
     });
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -80,7 +77,7 @@ async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
     let page = other.text().await.unwrap();
     assert!(page.contains("does not belong"), "{page}");
     // The real redirect completes it and gets the success page.
-    let redirect = env.provider.follow_authorize(&started.auth_url).unwrap();
+    let redirect = env.provider.follow_authorize(&auth_url).unwrap();
     let ok = http.get(&redirect).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["referrer-policy"], "no-referrer");
@@ -115,17 +112,17 @@ async fn a_deep_link_with_an_unknown_state_changes_nothing() {
         .await
         .unwrap();
     let before_rows = kp.list().unwrap();
-    let before_flows = kp.store.flows().unwrap();
-    let before_events = kp.store.events(None, 1000).unwrap().len();
+    let before_flows = env.store().flows().unwrap();
+    let before_events = env.store().events(None, 1000).unwrap().len();
     let forged = format!(
         "dev.keyport:/oauth/callback?state={}x&code=4%2F0Aforged",
-        started.state
+        started.state().expose()
     );
     let err = kp.handle_deep_link(&forged).await.unwrap_err();
     assert_eq!(err.code(), "oauth.state_mismatch");
     assert_eq!(kp.list().unwrap(), before_rows);
-    assert_eq!(kp.store.flows().unwrap(), before_flows);
-    assert_eq!(kp.store.events(None, 1000).unwrap().len(), before_events);
+    assert_eq!(env.store().flows().unwrap(), before_flows);
+    assert_eq!(env.store().events(None, 1000).unwrap().len(), before_events);
     assert_eq!(
         env.provider.token_requests("authorization_code"),
         1,

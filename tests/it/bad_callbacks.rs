@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keyport_core::catalog::RedirectMode;
-use keyport_core::connections::{ConnectOptions, Initiated, Keyport};
 use keyport_core::secrets::{SecretKey, SecretStore, StoreFactory};
+use keyport_core::service::{ConnectOptions, Initiated, Keyport, SignIn};
 use keyport_core::store::Connection;
 
 use crate::common::{assert_invariants, Env};
@@ -128,7 +128,7 @@ fn locked_store() -> keyport_core::Result<Arc<keyring_core::CredentialStore>> {
     ))
 }
 
-async fn start(kp: &Keyport, mode: RedirectMode) -> Initiated {
+async fn start(kp: &Keyport, mode: RedirectMode) -> SignIn {
     kp.initiate(
         "gmail",
         ConnectOptions {
@@ -204,22 +204,19 @@ async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport_core::Result<Conne
         }
         _ => {}
     }
-    let mut started = start(kp, mode).await;
+    let started = start(kp, mode).await;
     if matches!(case, LoopbackWrongState) {
-        let listener = started.loopback.take().unwrap();
         let redirect = consent(env, &started);
         let forged = with_param(&redirect, "state", "forged-state-value-123456");
-        let (kp2, flow, state) = (kp.clone(), started.flow_id.clone(), started.state.clone());
+        let initiated = started.initiated.clone();
+        let kp2 = kp.clone();
         let serve = tokio::spawn(async move {
-            listener
-                .serve(
-                    &kp2,
-                    &flow,
-                    &state,
-                    Duration::from_secs(2),
-                    Arc::new(tokio::sync::Notify::new()),
-                )
-                .await
+            kp2.await_flow(
+                started,
+                Duration::from_secs(2),
+                Arc::new(tokio::sync::Notify::new()),
+            )
+            .await
         });
         let body = reqwest::get(&forged).await.unwrap();
         assert_eq!(
@@ -229,32 +226,30 @@ async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport_core::Result<Conne
         );
         let wrong_path = forged.replace("/callback", "/other");
         assert_eq!(reqwest::get(&wrong_path).await.unwrap().status(), 404);
-        return (serve.await.unwrap(), started);
+        return (serve.await.unwrap(), initiated);
     }
     let link = match case {
         UnknownState => {
             "dev.keyport:/oauth/callback?state=AAAAAAAAAAAAAAAAAAAAAA&code=zzz".to_string()
         }
         HostileLink => "dev.keyport://evil.example/oauth/callback?state=x&code=y".to_string(),
-        MissingCode => format!("dev.keyport:/oauth/callback?state={}", started.state),
+        MissingCode => format!(
+            "dev.keyport:/oauth/callback?state={}",
+            started.state().expose()
+        ),
         OtherAuthorizationError => format!(
             "dev.keyport:/oauth/callback?state={}&error=server_error&error_description=Try%20later",
-            started.state
+            started.state().expose()
         ),
         DuplicateParams => format!("{}&state=second", consent(env, &started)),
         _ => consent(env, &started),
     };
     match case {
         ExpiredState => {
-            kp.store
-                .transaction(|tx| {
-                    tx.execute(
-                        "UPDATE pending_flows SET expires_at = 0 WHERE id = ?1",
-                        [&started.flow_id],
-                    )?;
-                    Ok(())
-                })
-                .unwrap();
+            env.sql(
+                "UPDATE pending_flows SET expires_at = 0 WHERE id = ?1",
+                [&started.flow_id],
+            );
         }
         WrongVerifier => {
             env.secrets()
@@ -278,11 +273,11 @@ async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport_core::Result<Conne
             )
             .unwrap();
             let result = locked.handle_deep_link(&link).await;
-            return (result, started);
+            return (result, started.initiated);
         }
         _ => {}
     }
-    (kp.handle_deep_link(&link).await, started)
+    (kp.handle_deep_link(&link).await, started.initiated)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +300,7 @@ async fn every_bad_callback_and_reply_has_its_code_and_leaves_nothing_behind() {
             (Ok(c), Some(code)) => panic!("{case:?}: expected {code}, got a connection {c:?}"),
             (Err(e), None) => panic!("{case:?}: expected success, got {} {e}", e.code()),
         }
-        let row = kp.store.connection(&started.connection_id).unwrap();
+        let row = env.store().connection(&started.connection_id).unwrap();
         assert_eq!(
             row.as_ref().map(|c| c.status.as_str()),
             want.status,
@@ -328,7 +323,7 @@ async fn every_bad_callback_and_reply_has_its_code_and_leaves_nothing_behind() {
         }
         // No stray secrets: verifier gone once the flow ended; no tokens for
         // rows that are not connected.
-        let flow = kp.store.flow(&started.flow_id).unwrap().unwrap();
+        let flow = env.store().flow(&started.flow_id).unwrap().unwrap();
         if !matches!(
             case,
             Case::UnknownState | Case::HostileLink | Case::DuplicateParams

@@ -8,10 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use keyport_core::connections::{keyring_service, Keyport};
-use keyport_core::http::Http;
 use keyport_core::paths::Paths;
 use keyport_core::secrets::{Secret, SecretStore};
+use keyport_core::service::{keyring_service, Keyport};
+use keyport_core::store::Store;
 
 use fake_provider::{Config, FakeProvider};
 
@@ -83,9 +83,22 @@ relay_url = "{RELAY_URL}"
     /// The core service for this environment (native keyring), with a short
     /// HTTP timeout so timeout cases run quickly.
     pub fn keyport(&self) -> Keyport {
-        let mut kp = Keyport::open(self.paths.clone()).expect("open keyport");
-        kp.http = Http::new(Duration::from_secs(3));
-        kp
+        Keyport::open(self.paths.clone())
+            .expect("open keyport")
+            .with_http_timeout(Duration::from_secs(3))
+    }
+
+    /// The environment's database, opened on its own (as another process
+    /// would): what the tests read to check rows, flows and events.
+    pub fn store(&self) -> Store {
+        Store::open(&self.paths.database()).expect("open the database")
+    }
+
+    /// Runs one SQL statement on the database file, to set up a state no
+    /// command reaches by itself (an expired flow, a cooldown ended).
+    pub fn sql(&self, statement: &str, params: impl rusqlite::Params) {
+        let db = rusqlite::Connection::open(self.paths.database()).expect("open the database");
+        db.execute(statement, params).expect(statement);
     }
 
     pub fn secrets(&self) -> SecretStore {
@@ -279,14 +292,14 @@ pub fn assert_invariants(env: &Env, kp: &Keyport) {
 /// Connects Gmail in-process (deep-link mode), signing in as `account`.
 pub async fn connect_as(
     env: &Env,
-    kp: &keyport_core::connections::Keyport,
+    kp: &keyport_core::service::Keyport,
     account: &str,
 ) -> keyport_core::store::Connection {
     env.provider.set_account(account);
     let started = kp
         .initiate(
             "gmail",
-            keyport_core::connections::ConnectOptions {
+            keyport_core::service::ConnectOptions {
                 redirect: Some(keyport_core::catalog::RedirectMode::DeepLink),
                 ..Default::default()
             },

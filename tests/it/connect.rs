@@ -199,7 +199,7 @@ fn denied_consent_fails_with_a_sentence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_choose_the_default_redirect_and_relay_page() {
     use keyport_core::catalog::RedirectMode;
-    use keyport_core::connections::{ConnectOptions, Settings};
+    use keyport_core::service::{ConnectOptions, Settings};
     let (env, kp) = Env::ready().await;
     assert_eq!(kp.settings().unwrap(), Settings::default());
     let bad = kp.set_settings(&Settings {

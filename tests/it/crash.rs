@@ -3,8 +3,8 @@
 //! interrupted sign-in is cleanly ended and a new one succeeds.
 
 use keyport_core::catalog::RedirectMode;
-use keyport_core::connections::ConnectOptions;
 use keyport_core::secrets::SecretKey;
+use keyport_core::service::ConnectOptions;
 
 use crate::common::{assert_invariants, stderr, Env};
 
@@ -45,7 +45,7 @@ async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
         let list = env.cli(&["list", "--json"]);
         assert!(list.status.success(), "{step}: {}", stderr(&list));
         assert_invariants(&env, &kp);
-        let flow = kp.store.flow(&started.flow_id).unwrap().unwrap();
+        let flow = env.store().flow(&started.flow_id).unwrap().unwrap();
         assert!(
             matches!(
                 flow.status,
@@ -60,8 +60,8 @@ async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
             .get(&SecretKey::FlowVerifier(started.flow_id.clone()))
             .unwrap();
         assert!(verifier.is_none(), "{step}: the verifier outlived its flow");
-        let connection = kp
-            .store
+        let connection = env
+            .store()
             .connection(&started.connection_id)
             .unwrap()
             .unwrap();
@@ -155,7 +155,7 @@ async fn a_disconnect_killed_after_each_write_still_revokes_and_cleans_up() {
         assert!(out.status.success(), "{step}: {}", stderr(&out));
         assert!(kp.list().unwrap().is_empty(), "{step}");
         assert_eq!(
-            kp.store.pending_revocations().unwrap(),
+            env.store().pending_revocations().unwrap(),
             0,
             "{step}: the revocation was settled"
         );

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use keyport_core::catalog::RedirectMode;
-use keyport_core::connections::ConnectOptions;
+use keyport_core::service::ConnectOptions;
 use keyport_core::store::Status;
 
 use crate::common::{assert_invariants, connect_as, expire_locally, stderr, stdout, Env};
@@ -110,7 +110,7 @@ async fn revoked_at_the_provider_means_needs_reauth_after_one_attempt() {
     );
     let row = kp.get(&c.id).unwrap();
     assert_eq!(row.status, Status::NeedsReauth);
-    let events = kp.store.events(Some(&c.id), 10).unwrap();
+    let events = env.store().events(Some(&c.id), 10).unwrap();
     assert!(events.iter().any(|e| e.kind == "needs_reauth"
         && e.message
             .as_deref()
@@ -150,15 +150,10 @@ async fn server_errors_and_rate_limits_never_flip_to_needs_reauth() {
         assert_eq!(row.status, Status::Degraded, "{fault:?}");
         // The provider recovers; after the cooldown the connection heals.
         env.provider.clear_faults();
-        kp.store
-            .transaction(|tx| {
-                tx.execute(
-                    "UPDATE connections SET retry_after = 0 WHERE id = ?1",
-                    [&c.id],
-                )?;
-                Ok(())
-            })
-            .unwrap();
+        env.sql(
+            "UPDATE connections SET retry_after = 0 WHERE id = ?1",
+            [&c.id],
+        );
         kp.access_token(&c.id)
             .await
             .expect("refresh after recovery");
@@ -331,7 +326,7 @@ async fn disconnect_revokes_and_removes_everything() {
         .contains(&refresh.expose().to_string()));
     assert!(env.secrets().get_tokens(&c.id).unwrap().is_none());
     assert!(kp.list().unwrap().is_empty());
-    let history = kp.store.events(Some(&c.id), 10).unwrap();
+    let history = env.store().events(Some(&c.id), 10).unwrap();
     assert!(history.iter().any(|e| e.kind == "disconnected"));
     assert!(history.iter().any(|e| e.kind == "revoked"));
     env.assert_no_secrets_leaked();
@@ -350,15 +345,10 @@ async fn disconnect_with_the_provider_down_retries_the_revocation_later() {
         kp.list().unwrap().is_empty(),
         "local removal happens at once"
     );
-    assert_eq!(kp.store.pending_revocations().unwrap(), 1);
+    assert_eq!(env.store().pending_revocations().unwrap(), 1);
     assert!(env.provider.revocations().is_empty());
     env.provider.clear_faults();
-    kp.store
-        .transaction(|tx| {
-            tx.execute("UPDATE revocations SET next_attempt = 0", [])?;
-            Ok(())
-        })
-        .unwrap();
+    env.sql("UPDATE revocations SET next_attempt = 0", []);
     let out = env.cli(&["list"]);
     assert!(out.status.success());
     assert_eq!(
@@ -366,7 +356,7 @@ async fn disconnect_with_the_provider_down_retries_the_revocation_later() {
         1,
         "revoked once the provider is back"
     );
-    assert_eq!(kp.store.pending_revocations().unwrap(), 0);
+    assert_eq!(env.store().pending_revocations().unwrap(), 0);
     assert!(env.secrets().get_tokens(&c.id).unwrap().is_none());
 }
 

@@ -10,10 +10,10 @@ use tauri_plugin_opener::OpenerExt;
 
 use crate::shell::{emit_flow, AppState};
 use keyport_core::catalog::RedirectMode;
-use keyport_core::connections::{
-    ConnectOptions, Initiated, IntegrationSummary, Keyport, FLOW_LIFETIME,
-};
 use keyport_core::error::{Error, Result};
+use keyport_core::service::{
+    ConnectOptions, IntegrationSummary, Keyport, Settings, SignIn, FLOW_LIFETIME,
+};
 use keyport_core::store::Connection;
 
 #[derive(Serialize)]
@@ -28,8 +28,8 @@ pub fn app_info(state: State<'_, AppState>) -> Result<AppInfo> {
     let kp = state.keyport()?;
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION"),
-        data_dir: kp.paths.data_dir.display().to_string(),
-        config_dir: kp.paths.config_dir.display().to_string(),
+        data_dir: kp.paths().data_dir.display().to_string(),
+        config_dir: kp.paths().config_dir.display().to_string(),
     })
 }
 
@@ -45,7 +45,7 @@ pub fn list_connections(state: State<'_, AppState>) -> Result<Vec<Connection>> {
 
 #[tauri::command]
 pub fn list_clients(state: State<'_, AppState>) -> Result<Vec<keyport_core::store::OAuthClient>> {
-    state.keyport()?.store.clients()
+    state.keyport()?.clients()
 }
 
 /// Saves a provider's client; the secret goes to the keyring and is never
@@ -76,7 +76,7 @@ pub fn connection_events(
     state: State<'_, AppState>,
     connection_id: String,
 ) -> Result<Vec<keyport_core::store::Event>> {
-    state.keyport()?.store.events(Some(&connection_id), 200)
+    state.keyport()?.events(Some(&connection_id), 200)
 }
 
 #[tauri::command]
@@ -124,12 +124,7 @@ pub async fn start_connect(
 
 /// Opens the browser for a started flow and, in loopback mode, serves the
 /// redirect in the background; the result arrives as a `keyport://flow` event.
-fn follow(
-    app: &AppHandle,
-    state: &AppState,
-    kp: Keyport,
-    mut started: Initiated,
-) -> StartedConnect {
+fn follow(app: &AppHandle, state: &AppState, kp: Keyport, started: SignIn) -> StartedConnect {
     let browser_opened = match keyport_core::browser::open_with_env(&started.auth_url) {
         Some(r) => r.is_ok(),
         None => app
@@ -142,19 +137,26 @@ fn follow(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(started.flow_id.clone(), started.auth_url.clone());
-    if let Some(listener) = started.loopback.take() {
+    let reply = StartedConnect {
+        connection_id: started.connection_id.clone(),
+        flow_id: started.flow_id.clone(),
+        auth_url: started.auth_url.clone(),
+        redirect_mode: started.redirect_mode,
+        browser_opened,
+    };
+    // A deep-link or relay flow ends through the deep-link intake, which
+    // reports it; a loopback flow ends here, in this process.
+    if started.redirect_mode == RedirectMode::Loopback {
         let cancel = Arc::new(tokio::sync::Notify::new());
         state
             .cancels
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(started.flow_id.clone(), cancel.clone());
-        let (flow_id, st) = (started.flow_id.clone(), started.state.clone());
+        let flow_id = started.flow_id.clone();
         let app = app.clone();
         tauri::async_runtime::spawn(async move {
-            let result = listener
-                .serve(&kp, &flow_id, &st, FLOW_LIFETIME, cancel)
-                .await;
+            let result = kp.await_flow(started, FLOW_LIFETIME, cancel).await;
             if let Some(s) = app.try_state::<AppState>() {
                 s.cancels
                     .lock()
@@ -165,13 +167,7 @@ fn follow(
             emit_flow(&app, Some(flow_id), result);
         });
     }
-    StartedConnect {
-        connection_id: started.connection_id,
-        flow_id: started.flow_id,
-        auth_url: started.auth_url,
-        redirect_mode: started.redirect_mode,
-        browser_opened,
-    }
+    reply
 }
 
 /// Opens a started flow's authorization URL again ("Open again").
@@ -183,7 +179,7 @@ pub fn open_auth_url(app: AppHandle, state: State<'_, AppState>, flow_id: String
         .unwrap_or_else(|p| p.into_inner())
         .get(&flow_id)
         .cloned()
-        .ok_or(Error::StateMismatch)?;
+        .ok_or_else(|| Error::FlowNotFound(flow_id.clone()))?;
     Ok(match keyport_core::browser::open_with_env(&url) {
         Some(r) => r.is_ok(),
         None => app.opener().open_url(&url, None::<&str>).is_ok(),
@@ -290,22 +286,19 @@ pub fn first_paint() {
 }
 
 #[tauri::command]
-pub fn get_settings(state: State<'_, AppState>) -> Result<keyport_core::connections::Settings> {
+pub fn get_settings(state: State<'_, AppState>) -> Result<Settings> {
     state.keyport()?.settings()
 }
 
 #[tauri::command]
-pub fn set_settings(
-    state: State<'_, AppState>,
-    settings: keyport_core::connections::Settings,
-) -> Result<keyport_core::connections::Settings> {
+pub fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings> {
     state.keyport()?.set_settings(&settings)
 }
 
 /// Opens the data folder in the file manager.
 #[tauri::command]
 pub fn open_data_folder(app: AppHandle, state: State<'_, AppState>) -> Result<()> {
-    let dir = state.keyport()?.paths.data_dir.clone();
+    let dir = state.keyport()?.paths().data_dir.clone();
     app.opener()
         .open_path(dir.display().to_string(), None::<&str>)
         .map_err(|e| Error::Io(format!("could not open {}: {e}", dir.display())))
@@ -325,13 +318,13 @@ pub struct BackendDiagnostics {
 #[tauri::command]
 pub async fn diagnostics(state: State<'_, AppState>) -> Result<BackendDiagnostics> {
     let kp = state.keyport()?.clone();
-    let keyring = kp.secrets.run(|s| Ok(s.backend_status())).await?;
+    let keyring = kp.keyring_status().await?;
     Ok(BackendDiagnostics {
         version: env!("CARGO_PKG_VERSION"),
         os: std::env::consts::OS,
         arch: std::env::consts::ARCH,
         keyring,
-        keyring_service: kp.secrets.service().to_string(),
-        pending_revocations: kp.store.pending_revocations()?,
+        keyring_service: kp.keyring_service().to_string(),
+        pending_revocations: kp.pending_revocations()?,
     })
 }

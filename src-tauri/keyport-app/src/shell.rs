@@ -10,9 +10,9 @@ use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_deep_link::DeepLinkExt;
 use tokio::sync::Notify;
 
-use keyport_core::connections::Keyport;
 use keyport_core::error::{Error, Result};
 use keyport_core::paths::Paths;
+use keyport_core::Keyport;
 
 /// Emitted when a sign-in ends (any redirect mode), with [`FlowEvent`].
 pub const FLOW_EVENT: &str = "keyport://flow";
@@ -30,10 +30,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn keyport(&self) -> Result<&Keyport> {
-        self.keyport.as_ref().map_err(|e| Error::Remote {
-            code: e.code().to_string(),
-            message: e.to_string(),
-        })
+        self.keyport.as_ref().map_err(Error::clone)
     }
 }
 

@@ -12,10 +12,10 @@ use clap::{Parser, Subcommand};
 
 use keyport_core::callback;
 use keyport_core::catalog::RedirectMode;
-use keyport_core::connections::{ConnectOptions, Keyport};
 use keyport_core::error::{Error, Result};
 use keyport_core::paths::Paths;
 use keyport_core::secrets::Secret;
+use keyport_core::service::{ConnectOptions, Keyport, SignIn};
 use keyport_core::store::Connection;
 
 mod app;
@@ -381,19 +381,12 @@ fn integrations(kp: &Keyport, json: bool) -> Result<()> {
 }
 
 /// Sends the person to the browser and waits for the sign-in to end.
-async fn finish_in_browser(
-    kp: &Keyport,
-    mut started: keyport_core::connections::Initiated,
-    flow: &BrowserFlow,
-) -> Result<()> {
-    let (no_browser, json) = (flow.no_browser, flow.json);
-    let timeout = Duration::from_secs(flow.timeout);
+async fn finish_in_browser(kp: &Keyport, started: SignIn, flow: &BrowserFlow) -> Result<()> {
     let name = kp
-        .store
-        .flow(&started.flow_id)?
-        .and_then(|f| kp.integration(&f.integration).ok().map(|i| i.name.clone()))
+        .integration(&started.integration)
+        .map(|i| i.name.clone())
         .unwrap_or_default();
-    if no_browser {
+    if flow.no_browser {
         eprintln!("Open this link in your browser to connect {name}:");
         println!("{}", started.auth_url);
         let _ = std::io::stdout().flush();
@@ -406,21 +399,14 @@ async fn finish_in_browser(
             eprintln!("{e}");
         }
     }
-    let connection = match started.loopback.take() {
-        Some(listener) => {
-            listener
-                .serve(
-                    kp,
-                    &started.flow_id,
-                    &started.state,
-                    timeout,
-                    Arc::new(tokio::sync::Notify::new()),
-                )
-                .await?
-        }
-        None => kp.wait_for_flow(&started.flow_id, timeout).await?,
-    };
-    if json {
+    let connection = kp
+        .await_flow(
+            started,
+            Duration::from_secs(flow.timeout),
+            Arc::new(tokio::sync::Notify::new()),
+        )
+        .await?;
+    if flow.json {
         print_json(&connection)?;
     } else {
         println!("{}", describe(&connection));
@@ -496,7 +482,7 @@ async fn client(kp: &Keyport, command: ClientCommand) -> Result<()> {
             Ok(())
         }
         ClientCommand::List { json } => {
-            let clients = kp.store.clients()?;
+            let clients = kp.clients()?;
             if json {
                 return print_json(&clients);
             }

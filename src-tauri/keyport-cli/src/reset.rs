@@ -4,10 +4,9 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use keyport_core::connections::{keyring_service, Keyport};
 use keyport_core::error::{Error, Result};
 use keyport_core::paths::Paths;
-use keyport_core::secrets::SecretKey;
+use keyport_core::service::{keyring_service, Keyport};
 
 pub async fn run(paths: Paths, yes: bool) -> Result<()> {
     if !yes {
@@ -30,24 +29,7 @@ pub async fn run(paths: Paths, yes: bool) -> Result<()> {
     }
     let mut removed = 0usize;
     if paths.database().exists() {
-        let kp = Keyport::open(paths.clone())?;
-        let mut keys: Vec<SecretKey> = Vec::new();
-        for c in kp.list()? {
-            keys.push(SecretKey::Connection(c.id));
-        }
-        for (id, _, _) in kp.store.due_revocations_all()? {
-            keys.push(SecretKey::Connection(id));
-        }
-        for c in kp.store.clients()? {
-            keys.push(SecretKey::ClientSecret(c.provider));
-        }
-        for f in kp.store.flows()? {
-            keys.push(SecretKey::FlowVerifier(f.id));
-        }
-        removed = keys.len();
-        kp.secrets
-            .run(move |s| keys.iter().try_for_each(|k| s.delete(k)))
-            .await?;
+        removed = Keyport::open(paths.clone())?.delete_all_secrets().await?;
     }
     if paths.data_dir.exists() {
         std::fs::remove_dir_all(&paths.data_dir)

@@ -1,15 +1,17 @@
 //! The one error type of Keyport's core, with the stable dotted codes the UI,
-//! the CLI and scripts rely on (see DESIGN.md "Errors").
+//! the CLI and scripts rely on ([`CODES`] lists them all; the UI's code union
+//! is generated from it).
 //!
-//! Messages are human sentences and never carry a secret: variants hold only
-//! what is safe to show (no tokens, codes, verifiers or client secrets).
+//! Variants hold data, `Display` holds the wording. Messages are human
+//! sentences and never carry a secret: variants hold only what is safe to
+//! show (no tokens, codes, verifiers or client secrets).
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum Error {
     #[error("{file}:{line}:{column}: {field}: {message}")]
     CatalogInvalid {
@@ -21,12 +23,16 @@ pub enum Error {
     },
     #[error("There is no integration called \"{0}\". Run `keyport integrations` to see them.")]
     IntegrationUnknown(String),
-    #[error("{name} needs an OAuth client before it can connect: set one with `keyport client set {provider} --client-id …`{secret_hint}.{guide}")]
+    #[error(
+        "{name} needs an OAuth client before it can connect: set one with `keyport client set {provider} --client-id …{}`.{}",
+        if *.secret_required { " --client-secret-stdin" } else { "" },
+        .guide.as_ref().map(|g| format!(" Setup guide: {g}")).unwrap_or_default()
+    )]
     IntegrationNotConfigured {
         name: String,
         provider: String,
-        secret_hint: String,
-        guide: String,
+        secret_required: bool,
+        guide: Option<String>,
     },
     #[error("{0}")]
     InvalidInput(String),
@@ -34,26 +40,36 @@ pub enum Error {
     DeepLinkInvalid(String),
     #[error("This sign-in response does not match any sign-in Keyport started. Start the connection again from Keyport.")]
     StateMismatch,
+    #[error("There is no sign-in \"{0}\" in progress.")]
+    FlowNotFound(String),
     #[error("This sign-in response was already used. Start the connection again from Keyport.")]
     StateReused,
     #[error("The sign-in took longer than 10 minutes and expired. Start the connection again.")]
     FlowExpired,
-    #[error("You declined access{0}. Connect again and allow access to continue.")]
-    AccessDenied(String),
-    #[error("The provider refused the sign-in ({error}){description}.")]
-    AuthorizationFailed { error: String, description: String },
+    #[error("You declined access{}. Connect again and allow access to continue.", parenthesised(.description))]
+    AccessDenied { description: Option<String> },
+    #[error("The provider refused the sign-in ({error}){}.", parenthesised(.description))]
+    AuthorizationFailed {
+        error: String,
+        description: Option<String>,
+    },
     #[error("The sign-in response had no authorization code. Start the connection again.")]
     MissingCode,
     #[error("The sign-in was cancelled.")]
     Cancelled,
     #[error("No sign-in response arrived in time. Start the connection again.")]
     Timeout,
-    #[error("The provider did not accept the authorization{0}. Connect again.")]
-    InvalidGrant(String),
-    #[error("The provider rejected Keyport's OAuth client{0}. Check the client id and secret in Settings.")]
-    InvalidClient(String),
-    #[error("The token exchange failed: {0}.")]
-    TokenExchange(String),
+    #[error("The provider did not accept the authorization{}. Connect again.", said(.description))]
+    InvalidGrant { description: Option<String> },
+    #[error("The provider rejected Keyport's OAuth client{}. Check the client id and secret in Settings.", said(.description))]
+    InvalidClient { description: Option<String> },
+    #[error("The token exchange failed: the provider answered {error}{}.", said(.description))]
+    TokenExchange {
+        error: String,
+        description: Option<String>,
+    },
+    #[error("The provider did not revoke the access (HTTP {status}).")]
+    RevocationFailed { status: u16 },
     #[error("The provider's reply could not be understood: {0}.")]
     ProviderMalformed(String),
     #[error("The provider could not be reached: {0}.")]
@@ -74,6 +90,10 @@ pub enum Error {
         "The secret Keyport stored for this connection is missing from the keyring. Reconnect it."
     )]
     SecretMissing,
+    #[error(
+        "This sign-in's PKCE verifier is missing from the keyring. Start the connection again."
+    )]
+    VerifierMissing,
     #[error("The Keyport database is busy in another process. Try again.")]
     StoreBusy,
     #[error("The Keyport database file is damaged ({0}). Move it aside and restart Keyport.")]
@@ -97,6 +117,65 @@ pub enum Error {
     Io(String),
 }
 
+/// ` (text)` when the provider gave a description.
+fn parenthesised(description: &Option<String>) -> String {
+    description
+        .as_deref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default()
+}
+
+/// `: text` when the provider gave a description.
+fn said(description: &Option<String>) -> String {
+    description
+        .as_deref()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
+}
+
+/// Every code [`Error::code`] can return, in one place: the UI's `ErrorCode`
+/// union is generated from it, and a test checks each variant's code is here.
+pub const CODES: &[&str] = &[
+    "catalog.invalid",
+    "integration.unknown",
+    "integration.not_configured",
+    "input.invalid",
+    "deeplink.invalid",
+    "oauth.state_mismatch",
+    "oauth.state_reused",
+    "oauth.flow_expired",
+    "oauth.flow_not_found",
+    "oauth.access_denied",
+    "oauth.authorization_failed",
+    "oauth.missing_code",
+    "oauth.cancelled",
+    "oauth.timeout",
+    "oauth.invalid_grant",
+    "oauth.invalid_client",
+    "oauth.token_exchange",
+    "oauth.interrupted",
+    "oauth.scopes_missing",
+    "provider.malformed",
+    "provider.unreachable",
+    "provider.error",
+    "provider.rate_limited",
+    "provider.cooldown",
+    "provider.revocation_failed",
+    "identity.failed",
+    "connection.wrong_account",
+    "connection.not_found",
+    "connection.needs_reauth",
+    "connection.not_active",
+    "keyring.unavailable",
+    "keyring.secret_missing",
+    "keyring.verifier_missing",
+    "store.busy",
+    "store.corrupt",
+    "store.failed",
+    "io.failed",
+    "app.not_found",
+];
+
 fn retry_hint(secs: Option<u64>) -> String {
     secs.map(|s| format!(" (retry after {s} s)"))
         .unwrap_or_default()
@@ -113,16 +192,18 @@ impl Error {
             InvalidInput(_) => "input.invalid",
             DeepLinkInvalid(_) => "deeplink.invalid",
             StateMismatch => "oauth.state_mismatch",
+            FlowNotFound(_) => "oauth.flow_not_found",
             StateReused => "oauth.state_reused",
             FlowExpired => "oauth.flow_expired",
-            AccessDenied(_) => "oauth.access_denied",
+            AccessDenied { .. } => "oauth.access_denied",
             AuthorizationFailed { .. } => "oauth.authorization_failed",
             MissingCode => "oauth.missing_code",
             Cancelled => "oauth.cancelled",
             Timeout => "oauth.timeout",
-            InvalidGrant(_) => "oauth.invalid_grant",
-            InvalidClient(_) => "oauth.invalid_client",
-            TokenExchange(_) => "oauth.token_exchange",
+            InvalidGrant { .. } => "oauth.invalid_grant",
+            InvalidClient { .. } => "oauth.invalid_client",
+            TokenExchange { .. } => "oauth.token_exchange",
+            RevocationFailed { .. } => "provider.revocation_failed",
             ProviderMalformed(_) => "provider.malformed",
             ProviderUnreachable(_) => "provider.unreachable",
             ProviderError(_) => "provider.error",
@@ -132,6 +213,7 @@ impl Error {
             WrongAccount { .. } => "connection.wrong_account",
             KeyringUnavailable(_) => "keyring.unavailable",
             SecretMissing => "keyring.secret_missing",
+            VerifierMissing => "keyring.verifier_missing",
             StoreBusy => "store.busy",
             StoreCorrupt(_) => "store.corrupt",
             Store(_) => "store.failed",
@@ -171,25 +253,13 @@ impl Error {
             Error::RateLimited { retry_after_secs } => {
                 Some(serde_json::json!({ "retry_after_secs": retry_after_secs }))
             }
-            Error::ProviderError(status) => Some(serde_json::json!({ "status": status })),
+            Error::ProviderError(status) | Error::RevocationFailed { status } => {
+                Some(serde_json::json!({ "status": status }))
+            }
             Error::IntegrationNotConfigured { provider, .. } => {
                 Some(serde_json::json!({ "provider": provider }))
             }
             _ => None,
-        }
-    }
-
-    /// The same code and message, for recording an error that is also returned.
-    pub fn clone_for_record(&self) -> Error {
-        match self {
-            Error::AccessDenied(d) => Error::AccessDenied(d.clone()),
-            Error::FlowExpired => Error::FlowExpired,
-            Error::Cancelled => Error::Cancelled,
-            Error::MissingCode => Error::MissingCode,
-            other => Error::Remote {
-                code: other.code().to_string(),
-                message: other.to_string(),
-            },
         }
     }
 
@@ -248,6 +318,104 @@ mod tests {
             retry_after_secs: Some(3)
         }
         .is_transient());
-        assert!(!Error::InvalidGrant(String::new()).is_transient());
+        assert!(!Error::InvalidGrant { description: None }.is_transient());
+    }
+
+    #[test]
+    fn every_code_is_listed_once() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CODES {
+            assert!(seen.insert(c), "{c} listed twice");
+        }
+        // One value of each variant; a new variant without a listed code fails.
+        let all = [
+            Error::CatalogInvalid {
+                file: "f".into(),
+                line: 1,
+                column: 2,
+                field: "x".into(),
+                message: "m".into(),
+            },
+            Error::IntegrationUnknown("x".into()),
+            Error::IntegrationNotConfigured {
+                name: "Gmail".into(),
+                provider: "google".into(),
+                secret_required: true,
+                guide: None,
+            },
+            Error::InvalidInput("x".into()),
+            Error::DeepLinkInvalid("x".into()),
+            Error::StateMismatch,
+            Error::FlowNotFound("f".into()),
+            Error::StateReused,
+            Error::FlowExpired,
+            Error::AccessDenied { description: None },
+            Error::AuthorizationFailed {
+                error: "e".into(),
+                description: None,
+            },
+            Error::MissingCode,
+            Error::Cancelled,
+            Error::Timeout,
+            Error::InvalidGrant { description: None },
+            Error::InvalidClient { description: None },
+            Error::TokenExchange {
+                error: "e".into(),
+                description: None,
+            },
+            Error::RevocationFailed { status: 500 },
+            Error::ProviderMalformed("x".into()),
+            Error::ProviderUnreachable("x".into()),
+            Error::ProviderError(500),
+            Error::RateLimited {
+                retry_after_secs: None,
+            },
+            Error::Identity("x".into()),
+            Error::ScopesMissing(vec![]),
+            Error::WrongAccount {
+                got: "a".into(),
+                expected: "b".into(),
+            },
+            Error::KeyringUnavailable("x".into()),
+            Error::SecretMissing,
+            Error::VerifierMissing,
+            Error::StoreBusy,
+            Error::StoreCorrupt("x".into()),
+            Error::Store("x".into()),
+            Error::ConnectionNotFound("x".into()),
+            Error::NeedsReauth(String::new()),
+            Error::NotConnected("x".into()),
+            Error::CoolingDown {
+                secs: 1,
+                last: String::new(),
+            },
+            Error::Interrupted,
+            Error::Io("x".into()),
+        ];
+        for e in &all {
+            assert!(CODES.contains(&e.code()), "{} is not in CODES", e.code());
+        }
+    }
+
+    #[test]
+    fn wording_lives_in_display() {
+        let e = Error::IntegrationNotConfigured {
+            name: "Gmail".into(),
+            provider: "google".into(),
+            secret_required: true,
+            guide: Some("https://example.test/guide".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Gmail needs an OAuth client before it can connect: set one with \
+             `keyport client set google --client-id … --client-secret-stdin`. \
+             Setup guide: https://example.test/guide"
+        );
+        let denied = Error::AccessDenied {
+            description: Some("The user said no".into()),
+        };
+        assert!(denied
+            .to_string()
+            .starts_with("You declined access (The user said no)."));
     }
 }

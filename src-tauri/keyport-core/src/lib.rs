@@ -7,17 +7,15 @@
 pub mod browser;
 pub mod callback;
 pub mod catalog;
-pub mod connections;
 pub mod error;
-pub mod health;
 pub mod http;
 pub mod logging;
 pub mod loopback;
 pub mod oauth;
 pub mod paths;
-pub mod revocation;
 pub mod secrets;
+pub mod service;
 pub mod store;
-pub mod tokens;
 
 pub use error::{Error, Result};
+pub use service::{health, revocation, tokens, Keyport};

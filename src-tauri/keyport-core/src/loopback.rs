@@ -1,19 +1,16 @@
 //! The RFC 8252 §7.3 loopback redirect: listen on `127.0.0.1` (and `[::1]`)
 //! on an ephemeral port — never on "localhost", which can resolve elsewhere —
 //! answer requests to `/callback` until the one carrying this flow's state
-//! arrives, then close. Other paths and other states are refused without
+//! arrives and hand it back (the service completes it), then close. Other paths and other states are refused without
 //! ending the flow.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
 
-use crate::callback;
-use crate::connections::Keyport;
+use crate::callback::{self, Callback};
 use crate::error::{Error, Result};
 use crate::store::Connection;
 
@@ -24,9 +21,6 @@ pub struct Listener {
     v4: TcpListener,
     v6: Option<TcpListener>,
     port: u16,
-    /// The flow's PKCE verifier, held here rather than in the keyring: only
-    /// this listener can complete a loopback flow.
-    pub(crate) verifier: Option<crate::secrets::Secret>,
 }
 
 impl std::fmt::Debug for Listener {
@@ -46,12 +40,7 @@ impl Listener {
         let v6 = TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)))
             .await
             .ok();
-        Ok(Listener {
-            v4,
-            v6,
-            port,
-            verifier: None,
-        })
+        Ok(Listener { v4, v6, port })
     }
 
     pub fn port(&self) -> u16 {
@@ -81,32 +70,14 @@ impl Listener {
         }
     }
 
-    /// Serves until the callback for `state` completes the flow, `cancel`
-    /// is notified, or `timeout` passes; the sockets close when this returns.
-    pub async fn serve(
-        self,
-        keyport: &Keyport,
-        flow_id: &str,
-        state: &str,
-        timeout: Duration,
-        cancel: Arc<Notify>,
-    ) -> Result<Connection> {
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
+    /// Answers requests until one carries `state`, then hands back its
+    /// callback and the connection to answer it on. Other paths and other
+    /// states are refused without ending the wait; requests from outside
+    /// the loopback range are dropped.
+    pub async fn next_callback(&self, state: &str) -> (Callback, Reply) {
         loop {
-            let (mut stream, peer) = tokio::select! {
-                r = self.accept() => match r {
-                    Ok(s) => s,
-                    Err(_) => continue,
-                },
-                _ = &mut deadline => {
-                    keyport.cancel(flow_id).await.ok();
-                    return Err(Error::Timeout);
-                }
-                _ = cancel.notified() => {
-                    keyport.cancel(flow_id).await.ok();
-                    return Err(Error::Cancelled);
-                }
+            let Ok((mut stream, peer)) = self.accept().await else {
+                continue;
             };
             if !peer.ip().is_loopback() {
                 continue;
@@ -147,29 +118,39 @@ impl Listener {
                 .await;
                 continue;
             }
-            let result = keyport.complete_with(cb, self.verifier.clone()).await;
-            match &result {
-                Ok(c) => {
-                    let who = c.email.as_deref().unwrap_or("your account");
-                    respond(
-                        &mut stream,
-                        200,
-                        "Keyport is connected",
-                        &format!("You can close this tab — Keyport is connected as {who}."),
-                    )
-                    .await
-                }
-                Err(e) => {
-                    respond(
-                        &mut stream,
-                        200,
-                        "Keyport could not connect",
-                        &e.to_string(),
-                    )
-                    .await
-                }
+            return (cb, Reply { stream });
+        }
+    }
+}
+
+/// The browser's request that carried the callback, waiting for the page
+/// that tells the person how the sign-in ended.
+pub struct Reply {
+    stream: TcpStream,
+}
+
+impl Reply {
+    pub async fn send(mut self, result: &Result<Connection>) {
+        match result {
+            Ok(c) => {
+                let who = c.email.as_deref().unwrap_or("your account");
+                respond(
+                    &mut self.stream,
+                    200,
+                    "Keyport is connected",
+                    &format!("You can close this tab — Keyport is connected as {who}."),
+                )
+                .await
             }
-            return result;
+            Err(e) => {
+                respond(
+                    &mut self.stream,
+                    200,
+                    "Keyport could not connect",
+                    &e.to_string(),
+                )
+                .await
+            }
         }
     }
 }

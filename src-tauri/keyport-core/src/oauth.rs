@@ -217,32 +217,29 @@ fn tokens(reply: TokenReply) -> Tokens {
 fn token_error(e: RequestTokenError<HttpError, BasicErrorResponse>) -> Error {
     match e {
         RequestTokenError::ServerResponse(r) => {
-            let desc = r
-                .error_description()
-                .map(|d| {
-                    format!(
-                        ": {}",
-                        d.chars()
-                            .filter(|c| !c.is_control())
-                            .take(200)
-                            .collect::<String>()
-                    )
-                })
-                .unwrap_or_default();
+            let description = r.error_description().map(|d| {
+                d.chars()
+                    .filter(|c| !c.is_control())
+                    .take(200)
+                    .collect::<String>()
+            });
             match r.error() {
-                BasicErrorResponseType::InvalidGrant => Error::InvalidGrant(desc),
+                BasicErrorResponseType::InvalidGrant => Error::InvalidGrant { description },
                 BasicErrorResponseType::InvalidClient
-                | BasicErrorResponseType::UnauthorizedClient => Error::InvalidClient(desc),
-                other => {
-                    Error::TokenExchange(format!("the provider answered {}{desc}", other.as_ref()))
+                | BasicErrorResponseType::UnauthorizedClient => {
+                    Error::InvalidClient { description }
                 }
+                other => Error::TokenExchange {
+                    error: other.as_ref().to_string(),
+                    description,
+                },
             }
         }
         RequestTokenError::Request(http) => http.into(),
         RequestTokenError::Parse(_, _) => {
             Error::ProviderMalformed("the token reply is not valid OAuth JSON".into())
         }
-        RequestTokenError::Other(why) => Error::TokenExchange(why),
+        RequestTokenError::Other(why) => Error::ProviderMalformed(why),
     }
 }
 
@@ -349,7 +346,9 @@ pub async fn check_call(
         200 => serde_json::from_slice(&body)
             .map(Some)
             .map_err(|_| Error::ProviderMalformed("the check reply is not JSON".into())),
-        401 => Err(Error::InvalidGrant(": the access token was refused".into())),
+        401 => Err(Error::InvalidGrant {
+            description: Some("the access token was refused".into()),
+        }),
         403 => Err(Error::ScopesMissing(vec![])),
         other => Err(Error::ProviderError(other)),
     }

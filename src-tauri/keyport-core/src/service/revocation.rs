@@ -6,13 +6,13 @@
 
 use serde::Serialize;
 
+use super::tokens::cooldown;
+use super::{crash_point, Keyport};
 use crate::catalog::Integration;
-use crate::connections::{crash_point, Keyport};
 use crate::error::{Error, Result};
 use crate::oauth::ClientCredentials;
 use crate::secrets::{SecretKey, TokenSet};
 use crate::store::{now_ms, Store};
-use crate::tokens::cooldown;
 
 /// Give up on a revocation after this many attempts (about two days).
 const MAX_ATTEMPTS: i64 = 60;
@@ -195,9 +195,7 @@ impl Keyport {
             200..=299 => Ok(()),
             // Already invalid at the provider: nothing left to revoke.
             400 if body["error"] == "invalid_token" => Ok(()),
-            _ => Err(Error::TokenExchange(format!(
-                "the revocation endpoint answered HTTP {status}"
-            ))),
+            _ => Err(Error::RevocationFailed { status }),
         }
     }
 }

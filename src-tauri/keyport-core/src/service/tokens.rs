@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::connections::{crash_point, missing_scopes, Keyport};
+use super::flow::missing_scopes;
+use super::{crash_point, Keyport};
 use crate::error::{Error, Result};
 use crate::oauth;
 use crate::secrets::{Secret, TokenSet};
@@ -124,7 +125,7 @@ impl Keyport {
                 }
                 Err(e)
             }
-            Err(e @ (Error::InvalidGrant(_) | Error::NeedsReauth(_))) => {
+            Err(e @ (Error::InvalidGrant { .. } | Error::NeedsReauth(_))) => {
                 let reason = e.to_string();
                 let needs = Error::NeedsReauth(reason);
                 self.store.mark_needs_reauth(&conn.id, &needs, None)?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::connections::Keyport;
+use super::Keyport;
 use crate::error::{Error, Result};
 use crate::oauth;
 use crate::store::{now_ms, Connection, Status};
@@ -51,7 +51,7 @@ impl Keyport {
         }
         let integration = self.integration(&conn.integration)?.clone();
         let mut outcome = oauth::check_call(&self.http, &integration, &token).await;
-        if matches!(outcome, Err(Error::InvalidGrant(_))) {
+        if matches!(outcome, Err(Error::InvalidGrant { .. })) {
             // The access token was refused: refresh once and try again.
             token = self.token_for(conn, Some(&token)).await?;
             outcome = oauth::check_call(&self.http, &integration, &token).await;
@@ -62,7 +62,7 @@ impl Keyport {
                 self.store.record_healthy(&conn.id)?;
                 Ok(profile)
             }
-            Err(Error::InvalidGrant(_)) => {
+            Err(Error::InvalidGrant { .. }) => {
                 let e = Error::NeedsReauth("the provider refuses the access token".into());
                 self.store.mark_needs_reauth(&conn.id, &e, None)?;
                 Err(e)

@@ -1,0 +1,672 @@
+//! A sign-in from start to end: start (connect, reconnect, grant more), wait
+//! for it ([`Keyport::await_flow`]), complete it from a callback, cancel it.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::dto::Loopback;
+use super::{crash_point, state_hash, ConnectOptions, Initiated, Keyport, SignIn};
+use crate::callback::{self, Callback, Outcome};
+use crate::catalog::{Integration, RedirectMode};
+use crate::error::{Error, Result};
+use crate::oauth::{self, ClientCredentials, Identity, Tokens};
+use crate::secrets::{Secret, SecretKey, TokenSet};
+use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow, Store};
+
+/// How long a started sign-in stays valid.
+pub const FLOW_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+impl Keyport {
+    /// Starts a connection: creates the row (`initiated`), persists the flow
+    /// (verifier in the keyring) and returns the authorization URL.
+    pub async fn initiate(&self, integration_id: &str, opts: ConnectOptions) -> Result<SignIn> {
+        let integration = self.integration(integration_id)?.clone();
+        let preferred = self
+            .settings()?
+            .default_redirect
+            .filter(|m| integration.allows(*m));
+        let mode = opts.redirect.or(preferred).unwrap_or(integration.redirect);
+        if !integration.allows(mode) {
+            return Err(Error::InvalidInput(format!(
+                "{} does not allow the {} redirect",
+                integration.name,
+                mode.as_str()
+            )));
+        }
+        let scopes = match (&opts.scopes, &opts.preset) {
+            (Some(s), _) if !s.is_empty() => s.clone(),
+            (_, Some(p)) => integration.preset(p)?.scopes.clone(),
+            _ => integration.default_scopes(),
+        };
+        let creds = self.credentials(&integration).await?;
+        let connection_id = uuid::Uuid::new_v4().to_string();
+        self.begin_flow(
+            &integration,
+            &creds,
+            mode,
+            scopes,
+            FlowPurpose::Connect,
+            connection_id,
+            true,
+            &opts,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn begin_flow(
+        &self,
+        integration: &Integration,
+        creds: &ClientCredentials,
+        mode: RedirectMode,
+        scopes: Vec<String>,
+        purpose: FlowPurpose,
+        connection_id: String,
+        new_row: bool,
+        opts: &ConnectOptions,
+    ) -> Result<SignIn> {
+        let (redirect_uri, loopback) = match mode {
+            RedirectMode::DeepLink => (callback::DEEP_LINK_REDIRECT.to_string(), None),
+            RedirectMode::Relay => (
+                match &integration.relay_url {
+                    Some(u) => u.to_string(),
+                    None => self.settings()?.relay_url.ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "{} has no relay page: set one in Settings or `relay_url` in integrations.toml",
+                            integration.name
+                        ))
+                    })?,
+                },
+                None,
+            ),
+            RedirectMode::Loopback => {
+                let l = crate::loopback::Listener::bind(opts.loopback_port).await?;
+                (l.redirect_uri(), Some(l))
+            }
+        };
+        let request_scopes = oauth::request_scopes(integration, &scopes);
+        let req = oauth::authorization_request(
+            integration,
+            creds,
+            &redirect_uri,
+            &request_scopes,
+            opts.login_hint.as_deref(),
+        )?;
+        let flow_id = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        let flow = PendingFlow {
+            id: flow_id.clone(),
+            connection_id: connection_id.clone(),
+            state_hash: state_hash(req.state.expose()),
+            integration: integration.id.clone(),
+            purpose,
+            redirect_mode: mode,
+            redirect_uri: redirect_uri.clone(),
+            requested_scopes: scopes.clone(),
+            status: FlowStatus::Pending,
+            result_connection_id: None,
+            error_code: None,
+            error_message: None,
+            created_at: now,
+            expires_at: now + FLOW_LIFETIME.as_millis() as i64,
+            finished_at: None,
+        };
+        // A loopback flow can only complete through its own listener, in
+        // this process: its verifier stays in memory. Other modes may finish
+        // in another process, so theirs goes to the keyring — first, so a row
+        // never points at a verifier that is not there.
+        let loopback = loopback.map(|listener| Loopback {
+            listener,
+            verifier: Some(req.verifier.clone()),
+        });
+        let in_keyring = match &loopback {
+            Some(_) => false,
+            None => {
+                let key = SecretKey::FlowVerifier(flow_id.clone());
+                let verifier = req.verifier.clone();
+                self.secrets
+                    .run(move |s| s.set(&key, verifier.expose()))
+                    .await?;
+                true
+            }
+        };
+        let stored = self.store.transaction(|tx| {
+            if new_row {
+                tx.execute(
+                    "INSERT INTO connections (id, integration, provider, status, redirect_mode, \
+                     requested_scopes, created_at, updated_at) VALUES (?1, ?2, ?3, 'initiated', ?4, ?5, ?6, ?6)",
+                    rusqlite::params![
+                        connection_id,
+                        integration.id,
+                        integration.provider,
+                        mode.as_str(),
+                        serde_json::to_string(&scopes).unwrap_or_default(),
+                        now
+                    ],
+                )?;
+            }
+            Store::insert_flow(tx, &flow)?;
+            if !in_keyring {
+                tx.execute("UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1", [&flow.id])?;
+            }
+            Store::append_event(
+                tx,
+                Some(&connection_id),
+                Some(&integration.id),
+                &format!("{}_started", purpose.as_str()),
+                None,
+                Some(&format!("Sign-in started ({} redirect)", mode.as_str())),
+            )
+        });
+        if let Err(e) = stored {
+            if in_keyring {
+                let key = SecretKey::FlowVerifier(flow_id.clone());
+                let _ = self.secrets.run(move |s| s.delete(&key)).await;
+            }
+            return Err(e);
+        }
+        tracing::info!(flow = %flow_id, connection = %connection_id, integration = %integration.id, mode = mode.as_str(), "flow started");
+        Ok(SignIn {
+            initiated: Initiated {
+                connection_id,
+                integration: integration.id.clone(),
+                flow_id,
+                auth_url: req.url.to_string(),
+                redirect_mode: mode,
+                redirect_uri,
+            },
+            state: req.state,
+            loopback,
+        })
+    }
+
+    /// Signs in again on an existing connection (same id); the provider must
+    /// answer with the same account.
+    pub async fn reconnect(&self, id_or_email: &str, opts: ConnectOptions) -> Result<SignIn> {
+        let conn = self.get(id_or_email)?;
+        let scopes = conn.requested_scopes.clone();
+        self.start_on(&conn, scopes, FlowPurpose::Reconnect, opts)
+            .await
+    }
+
+    /// Asks for more scopes on an existing connection (Google incremental
+    /// authorization keeps the earlier ones): `extra`, or what is missing.
+    pub async fn grant_more(
+        &self,
+        id_or_email: &str,
+        extra: Option<Vec<String>>,
+        opts: ConnectOptions,
+    ) -> Result<SignIn> {
+        let conn = self.get(id_or_email)?;
+        let mut scopes = conn.requested_scopes.clone();
+        for s in extra.unwrap_or_else(|| conn.missing_scopes.clone()) {
+            if !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        }
+        self.start_on(&conn, scopes, FlowPurpose::Grant, opts).await
+    }
+
+    async fn start_on(
+        &self,
+        conn: &Connection,
+        scopes: Vec<String>,
+        purpose: FlowPurpose,
+        mut opts: ConnectOptions,
+    ) -> Result<SignIn> {
+        if conn.subject.is_none() {
+            return Err(Error::NotConnected(conn.id.clone()));
+        }
+        let integration = self.integration(&conn.integration)?.clone();
+        let mode = opts.redirect.unwrap_or(integration.redirect);
+        if opts.login_hint.is_none() {
+            opts.login_hint = conn.email.clone();
+        }
+        let creds = self.credentials(&integration).await?;
+        self.begin_flow(
+            &integration,
+            &creds,
+            mode,
+            scopes,
+            purpose,
+            conn.id.clone(),
+            false,
+            &opts,
+        )
+        .await
+    }
+
+    /// The flow a callback's state belongs to, if any.
+    pub fn flow_for_state(&self, state: &str) -> Option<String> {
+        self.store
+            .flow_by_state_hash(&state_hash(state))
+            .ok()
+            .flatten()
+            .map(|f| f.id)
+    }
+
+    /// Completes a flow from a `dev.keyport:` deep link.
+    pub async fn handle_deep_link(&self, url: &str) -> Result<Connection> {
+        let cb = callback::parse_deep_link(url)?;
+        self.complete(cb).await
+    }
+
+    /// Completes the flow `cb` belongs to. The one place a callback turns
+    /// into a connection (deep link, loopback, relay, `open-url`).
+    pub async fn complete(&self, cb: Callback) -> Result<Connection> {
+        self.complete_with(cb, None).await
+    }
+
+    /// As [`complete`](Self::complete), with the PKCE verifier when the
+    /// caller holds it (the loopback listener); else it comes from the keyring.
+    pub async fn complete_with(
+        &self,
+        cb: Callback,
+        verifier: Option<Secret>,
+    ) -> Result<Connection> {
+        let hash = state_hash(&cb.state);
+        let Some(flow) = self.store.flow_by_state_hash(&hash)? else {
+            tracing::warn!(
+                state = callback::state_prefix(&cb.state),
+                code = "oauth.state_mismatch",
+                "callback for an unknown flow rejected"
+            );
+            return Err(Error::StateMismatch);
+        };
+        if flow.status != FlowStatus::Pending {
+            tracing::warn!(flow = %flow.id, code = "oauth.state_reused", "callback replayed");
+            return Err(Error::StateReused);
+        }
+        let lock = self.flow_lock(&flow.id)?;
+        lock.try_lock().map_err(|_| Error::StateReused)?;
+        let claimed = self.store.transaction(|tx| {
+            Store::transition_flow(tx, &flow.id, FlowStatus::Pending, FlowStatus::Exchanging)
+        })?;
+        if !claimed {
+            return Err(Error::StateReused);
+        }
+        crash_point("connect.claimed");
+        if now_ms() > flow.expires_at {
+            self.fail_flow(flow, Error::FlowExpired).await;
+            return Err(Error::FlowExpired);
+        }
+        let result = self.finish(flow.clone(), cb.outcome, verifier).await;
+        if let Err(e) = &result {
+            self.fail_flow(flow, e.clone()).await;
+        }
+        drop(lock);
+        result
+    }
+
+    async fn finish(
+        &self,
+        flow: PendingFlow,
+        outcome: Outcome,
+        verifier: Option<Secret>,
+    ) -> Result<Connection> {
+        let code = match outcome {
+            Outcome::Code(code) => code,
+            Outcome::Error { error, description } => {
+                return Err(match error.as_str() {
+                    "access_denied" => Error::AccessDenied { description },
+                    "" => Error::MissingCode,
+                    _ => Error::AuthorizationFailed { error, description },
+                });
+            }
+        };
+        let integration = self.integration(&flow.integration)?.clone();
+        let creds = self.credentials(&integration).await?;
+        let verifier = match verifier {
+            Some(v) => Some(v),
+            None if flow.redirect_mode == RedirectMode::Loopback => None,
+            None => {
+                let key = SecretKey::FlowVerifier(flow.id.clone());
+                self.secrets.run(move |s| s.get(&key)).await?
+            }
+        };
+        if integration.pkce && verifier.is_none() {
+            return Err(Error::VerifierMissing);
+        }
+        let tokens = oauth::exchange_code(
+            &self.http,
+            &integration,
+            &creds,
+            &flow.redirect_uri,
+            &code,
+            verifier.as_ref(),
+        )
+        .await?;
+        let identity = oauth::identity(&self.http, &integration, &creds, &tokens).await?;
+        let granted = tokens
+            .scopes
+            .clone()
+            .unwrap_or_else(|| oauth::request_scopes(&integration, &flow.requested_scopes));
+        let missing = missing_scopes(&integration, &flow.requested_scopes, &granted);
+        let profile = if missing.is_empty() {
+            oauth::check_call(&self.http, &integration, &tokens.access_token)
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+
+        // Which row the account lands in.
+        let existing = self
+            .store
+            .connection_by_account(&integration.id, &identity.subject)?;
+        let target = match flow.purpose {
+            FlowPurpose::Connect => existing
+                .as_ref()
+                .map(|c| c.id.clone())
+                .unwrap_or_else(|| flow.connection_id.clone()),
+            FlowPurpose::Reconnect | FlowPurpose::Grant => {
+                let own = self
+                    .store
+                    .connection(&flow.connection_id)?
+                    .ok_or_else(|| Error::ConnectionNotFound(flow.connection_id.clone()))?;
+                if own.subject.as_deref() != Some(identity.subject.as_str()) {
+                    // Tokens for the wrong account are not kept anywhere.
+                    let stray = token_set(tokens, vec![], None);
+                    let _ = self.revoke(&integration, &creds, &stray).await;
+                    return Err(Error::WrongAccount {
+                        got: identity.email.clone().unwrap_or(identity.subject.clone()),
+                        expected: own.email.clone().unwrap_or_else(|| own.id.clone()),
+                    });
+                }
+                own.id
+            }
+        };
+        let previous = if target != flow.connection_id || flow.purpose != FlowPurpose::Connect {
+            let t = target.clone();
+            self.secrets
+                .run(move |s| s.get_tokens(&t))
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        // Intent before the keyring write, so recovery knows what to undo.
+        self.store.transaction(|tx| {
+            tx.execute(
+                "UPDATE pending_flows SET result_connection_id = ?2 WHERE id = ?1",
+                rusqlite::params![flow.id, target],
+            )?;
+            Ok(())
+        })?;
+        crash_point("connect.intent_recorded");
+        let set = token_set(tokens, granted.clone(), previous.as_ref());
+        let t = target.clone();
+        self.secrets.run(move |s| s.set_tokens(&t, &set)).await?;
+        crash_point("connect.tokens_stored");
+
+        let activation = Activation {
+            subject: identity.subject.clone(),
+            email: identity.email.clone(),
+            display_name: identity.name.clone(),
+            requested_scopes: flow.requested_scopes.clone(),
+            granted_scopes: granted,
+            missing_scopes: missing.clone(),
+            profile,
+            redirect_mode: flow.redirect_mode,
+        };
+        let committed = self.store.transaction(|tx| {
+            if target != flow.connection_id {
+                Store::delete_connection(tx, &flow.connection_id)?;
+            }
+            Store::activate(tx, &target, &activation)?;
+            if !missing.is_empty() {
+                let e = Error::ScopesMissing(missing.clone());
+                tx.execute(
+                    "UPDATE connections SET last_error_code = ?2, last_error_message = ?3 WHERE id = ?1",
+                    rusqlite::params![target, e.code(), e.to_string()],
+                )?;
+            }
+            Store::finish_flow(tx, &flow.id, FlowStatus::Completed, Some(&target), None)?;
+            let kind = match (flow.purpose, existing.is_some()) {
+                (FlowPurpose::Connect, false) => "connected",
+                (FlowPurpose::Connect, true) => "reconnected",
+                (FlowPurpose::Reconnect, _) => "reconnected",
+                (FlowPurpose::Grant, _) => "scopes_granted",
+            };
+            Store::append_event(
+                tx,
+                Some(&target),
+                Some(&integration.id),
+                kind,
+                (!missing.is_empty()).then_some("oauth.scopes_missing"),
+                Some(&describe_identity(&identity, &integration)),
+            )
+        });
+        if let Err(e) = committed {
+            // Tokens for a row that never became active must not linger.
+            if target == flow.connection_id && flow.purpose == FlowPurpose::Connect {
+                let t = target.clone();
+                let _ = self
+                    .secrets
+                    .run(move |s| s.delete(&SecretKey::Connection(t)))
+                    .await;
+            }
+            return Err(e);
+        }
+        crash_point("connect.activated");
+        self.clear_flow_secret(&flow.id).await;
+        crash_point("connect.verifier_cleared");
+        tracing::info!(flow = %flow.id, connection = %target, integration = %integration.id, "connection active");
+        self.store
+            .connection(&target)?
+            .ok_or(Error::ConnectionNotFound(target))
+    }
+
+    /// Records a failed flow: the flow and (a new) connection turn `failed`.
+    pub(super) async fn fail_flow(&self, flow: PendingFlow, e: Error) {
+        tracing::warn!(flow = %flow.id, connection = %flow.connection_id, code = e.code(), "sign-in failed: {e}");
+        let res = self.store.transaction(|tx| {
+            Store::finish_flow(tx, &flow.id, FlowStatus::Failed, None, Some(&e))?;
+            if flow.purpose == FlowPurpose::Connect {
+                tx.execute(
+                    "UPDATE connections SET status = 'failed', last_error_code = ?2, last_error_message = ?3, \
+                     updated_at = ?4 WHERE id = ?1 AND status = 'initiated'",
+                    rusqlite::params![flow.connection_id, e.code(), e.to_string(), now_ms()],
+                )?;
+            }
+            Store::append_event(tx, Some(&flow.connection_id), Some(&flow.integration), "failed", Some(e.code()), Some(&e.to_string()))
+        });
+        if let Err(db) = res {
+            tracing::error!(flow = %flow.id, "could not record the failure: {db}");
+        }
+        self.clear_flow_secret(&flow.id).await;
+    }
+
+    /// Deletes a flow's verifier from the keyring (once); true when it is gone.
+    pub(super) async fn clear_flow_secret(&self, flow_id: &str) -> bool {
+        if self.store.flow_secret_cleared(flow_id).unwrap_or(false) {
+            return true;
+        }
+        let key = SecretKey::FlowVerifier(flow_id.to_string());
+        self.secrets.run(move |s| s.delete(&key)).await.is_ok()
+            && self.store.mark_flow_secret_cleared(flow_id).is_ok()
+    }
+
+    pub(super) fn flow_lock(&self, flow_id: &str) -> Result<File> {
+        let dir = self.paths.locks_dir();
+        crate::paths::create_private_dir(&dir)?;
+        Ok(File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("flow-{flow_id}.lock")))?)
+    }
+
+    /// Cancels a pending flow (the user closed the dialog).
+    pub async fn cancel(&self, flow_id: &str) -> Result<()> {
+        let flow = self
+            .store
+            .flow(flow_id)?
+            .ok_or_else(|| Error::FlowNotFound(flow_id.to_string()))?;
+        let took = self.store.transaction(|tx| {
+            Store::transition_flow(tx, flow_id, FlowStatus::Pending, FlowStatus::Exchanging)
+        })?;
+        if took {
+            self.fail_flow(flow, Error::Cancelled).await;
+        }
+        Ok(())
+    }
+
+    /// Waits until the sign-in ends and returns its connection: in loopback
+    /// mode by serving the redirect (the verifier never leaves this process),
+    /// otherwise by following the flow in the database, where any process
+    /// may complete it. `timeout` or `cancel` cancels the flow.
+    pub async fn await_flow(
+        &self,
+        sign_in: SignIn,
+        timeout: Duration,
+        cancel: Arc<Notify>,
+    ) -> Result<Connection> {
+        let SignIn {
+            initiated,
+            state,
+            loopback,
+        } = sign_in;
+        let flow_id = initiated.flow_id;
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let stopped = match loopback {
+            Some(Loopback { listener, verifier }) => {
+                // Only the wait races the deadline: a completion once begun
+                // runs to its end.
+                tokio::select! {
+                    (cb, reply) = listener.next_callback(state.expose()) => {
+                        let result = self.complete_with(cb, verifier).await;
+                        reply.send(&result).await;
+                        return result;
+                    }
+                    _ = &mut deadline => Error::Timeout,
+                    _ = cancel.notified() => Error::Cancelled,
+                }
+            }
+            None => tokio::select! {
+                r = self.flow_result(&flow_id) => return r,
+                _ = &mut deadline => Error::Timeout,
+                _ = cancel.notified() => Error::Cancelled,
+            },
+        };
+        self.cancel(&flow_id).await.ok();
+        Err(stopped)
+    }
+
+    /// Polls the database until the flow has ended.
+    async fn flow_result(&self, flow_id: &str) -> Result<Connection> {
+        loop {
+            let flow = self
+                .store
+                .flow(flow_id)?
+                .ok_or_else(|| Error::FlowNotFound(flow_id.to_string()))?;
+            match flow.status {
+                FlowStatus::Completed => {
+                    let id = flow.result_connection_id.unwrap_or(flow.connection_id);
+                    return self
+                        .store
+                        .connection(&id)?
+                        .ok_or(Error::ConnectionNotFound(id));
+                }
+                FlowStatus::Failed => {
+                    return Err(error_from_code(
+                        flow.error_code.as_deref(),
+                        flow.error_message,
+                    ));
+                }
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+pub(super) fn token_set(
+    tokens: Tokens,
+    granted: Vec<String>,
+    previous: Option<&TokenSet>,
+) -> TokenSet {
+    let now = now_ms() / 1000;
+    TokenSet {
+        access_token: tokens.access_token,
+        // A reply without a refresh token keeps the one we had.
+        refresh_token: tokens
+            .refresh_token
+            .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
+        expires_at: tokens.expires_in.map(|d| now + d.as_secs() as i64),
+        scopes: granted,
+        token_type: "Bearer".into(),
+        obtained_at: now,
+    }
+}
+
+/// Requested scopes (without identity ones, which providers rename) that
+/// were not granted.
+pub fn missing_scopes(
+    integration: &Integration,
+    requested: &[String],
+    granted: &[String],
+) -> Vec<String> {
+    let granted: HashSet<&str> = granted.iter().map(String::as_str).collect();
+    requested
+        .iter()
+        .filter(|s| !integration.identity_scopes.contains(s) && s.as_str() != "offline_access")
+        .filter(|s| !granted.contains(s.as_str()))
+        .cloned()
+        .collect()
+}
+
+pub(super) fn describe_identity(identity: &Identity, integration: &Integration) -> String {
+    format!(
+        "Connected {} as {}",
+        integration.name,
+        identity.email.as_deref().unwrap_or(&identity.subject)
+    )
+}
+
+/// Rebuilds a typed error from a code stored by another process.
+fn error_from_code(code: Option<&str>, message: Option<String>) -> Error {
+    let message = message.unwrap_or_default();
+    match code {
+        Some("oauth.access_denied") => Error::AccessDenied { description: None },
+        Some("oauth.flow_expired") => Error::FlowExpired,
+        Some("oauth.cancelled") => Error::Cancelled,
+        Some("oauth.interrupted") => Error::Interrupted,
+        Some("oauth.missing_code") => Error::MissingCode,
+        Some(code) => Error::Remote {
+            code: code.to_string(),
+            message,
+        },
+        None => Error::Remote {
+            code: "oauth.failed".into(),
+            message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn missing_ignores_identity_scopes_google_renames() {
+        let cat = Catalog::builtin();
+        let gmail = cat.get("gmail").unwrap();
+        let req = vec!["https://www.googleapis.com/auth/gmail.readonly".to_string()];
+        let granted = vec![
+            "openid".into(),
+            "https://www.googleapis.com/auth/userinfo.email".into(),
+        ];
+        assert_eq!(missing_scopes(gmail, &req, &granted), req);
+        let granted_all = vec![req[0].clone()];
+        assert!(missing_scopes(gmail, &req, &granted_all).is_empty());
+    }
+}

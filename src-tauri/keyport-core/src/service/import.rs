@@ -1,0 +1,107 @@
+//! Creating a connection from an existing refresh token.
+
+use super::flow::{describe_identity, missing_scopes, token_set};
+use super::{state_hash, Keyport};
+use crate::error::{Error, Result};
+use crate::oauth;
+use crate::secrets::Secret;
+use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow, Store};
+
+impl Keyport {
+    /// Creates a connection from an existing refresh token (as Airbyte's
+    /// Gmail connector takes credentials): one refresh proves it works and
+    /// tells the granted scopes, the identity is fetched, then it is stored.
+    pub async fn import(&self, integration_id: &str, refresh_token: Secret) -> Result<Connection> {
+        let integration = self.integration(integration_id)?.clone();
+        let creds = self.credentials(&integration).await?;
+        let mut tokens = oauth::refresh(&self.http, &integration, &creds, &refresh_token).await?;
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token);
+        }
+        let identity = oauth::identity(&self.http, &integration, &creds, &tokens).await?;
+        let granted = tokens.scopes.clone().unwrap_or_default();
+        let requested: Vec<String> = if granted.is_empty() {
+            integration.default_scopes()
+        } else {
+            granted
+                .iter()
+                .filter(|s| !integration.identity_scopes.contains(s))
+                .cloned()
+                .collect()
+        };
+        let missing = missing_scopes(&integration, &integration.default_scopes(), &granted);
+        let profile = oauth::check_call(&self.http, &integration, &tokens.access_token)
+            .await
+            .ok()
+            .flatten();
+        let existing = self
+            .store
+            .connection_by_account(&integration.id, &identity.subject)?;
+        let target = existing
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        // A flow record marks the write in progress, as for a sign-in, so
+        // recovery undoes a half-done import.
+        let flow_id = uuid::Uuid::new_v4().to_string();
+        let lock = self.flow_lock(&flow_id)?;
+        lock.try_lock().map_err(|_| Error::StoreBusy)?;
+        let now = now_ms();
+        self.store.transaction(|tx| {
+            if existing.is_none() {
+                tx.execute(
+                    "INSERT INTO connections (id, integration, provider, status, redirect_mode, requested_scopes, \
+                     created_at, updated_at) VALUES (?1, ?2, ?3, 'initiated', ?4, ?5, ?6, ?6)",
+                    rusqlite::params![target, integration.id, integration.provider, integration.redirect.as_str(),
+                        serde_json::to_string(&requested).unwrap_or_default(), now],
+                )?;
+            }
+            Store::insert_flow(tx, &PendingFlow {
+                id: flow_id.clone(),
+                connection_id: target.clone(),
+                state_hash: state_hash(&uuid::Uuid::new_v4().to_string()),
+                integration: integration.id.clone(),
+                purpose: if existing.is_some() { FlowPurpose::Reconnect } else { FlowPurpose::Connect },
+                redirect_mode: integration.redirect,
+                redirect_uri: String::new(),
+                requested_scopes: requested.clone(),
+                status: FlowStatus::Exchanging,
+                result_connection_id: Some(target.clone()),
+                error_code: None,
+                error_message: None,
+                created_at: now,
+                expires_at: now,
+                finished_at: None,
+            })?;
+            tx.execute("UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1", [&flow_id])?;
+            Ok(())
+        })?;
+        let set = token_set(tokens, granted.clone(), None);
+        let t = target.clone();
+        self.secrets.run(move |s| s.set_tokens(&t, &set)).await?;
+        let activation = Activation {
+            subject: identity.subject.clone(),
+            email: identity.email.clone(),
+            display_name: identity.name.clone(),
+            requested_scopes: requested,
+            granted_scopes: granted,
+            missing_scopes: missing,
+            profile,
+            redirect_mode: integration.redirect,
+        };
+        self.store.transaction(|tx| {
+            Store::activate(tx, &target, &activation)?;
+            Store::finish_flow(tx, &flow_id, FlowStatus::Completed, Some(&target), None)?;
+            Store::append_event(
+                tx,
+                Some(&target),
+                Some(&integration.id),
+                "imported",
+                None,
+                Some(&describe_identity(&identity, &integration)),
+            )
+        })?;
+        drop(lock);
+        self.get(&target)
+    }
+}

@@ -1,0 +1,212 @@
+//! The service the app, the CLI and the tests call: [`Keyport`] over the
+//! catalog, the store (SQLite), the keyring and the HTTP client. One file per
+//! concern: `flow` (start, complete, wait, cancel), `recover`, `clients`,
+//! `settings`, `import`, `tokens`, `health`, `revocation`; `dto` holds the
+//! plain data that crosses to the UI and the CLI.
+//!
+//! Write order keeps the invariants "no keyring entry without its row" and
+//! "no active row without its secrets" even if the process dies between steps:
+//! a flow is claimed (`exchanging`) and its target recorded in SQLite before
+//! tokens go to the keyring, and the row turns `active` only after they are
+//! there; [`Keyport::recover`] finishes or rolls back whatever a dead process
+//! left behind. An OS file lock per flow tells a dead owner from a live one.
+
+mod clients;
+mod dto;
+mod flow;
+pub mod health;
+mod import;
+mod recover;
+pub mod revocation;
+mod settings;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{Catalog, Integration};
+use crate::error::{Error, Result};
+use crate::http::Http;
+use crate::paths::Paths;
+use crate::secrets::{Secret, SecretKey, SecretStore};
+use crate::store::{Connection, Event, Store};
+
+pub use dto::{ConnectOptions, Initiated, IntegrationSummary, Settings, SignIn};
+pub use flow::FLOW_LIFETIME;
+
+/// Keyport's core service. Cheap to clone; its parts are reached only
+/// through its methods.
+#[derive(Clone)]
+pub struct Keyport {
+    paths: Paths,
+    catalog: Catalog,
+    store: Store,
+    secrets: SecretStore,
+    http: Http,
+    refresh_locks: RefreshLocks,
+    /// Client secrets read from the keyring, by (provider, row version).
+    client_secrets: Arc<Mutex<HashMap<(String, i64), Secret>>>,
+}
+
+type RefreshLocks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
+
+/// How long a provider may take to answer one request.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Keyport {
+    /// Opens the catalog, database and OS keyring for `paths`.
+    pub fn open(paths: Paths) -> Result<Keyport> {
+        let secrets = SecretStore::native(keyring_service(&paths));
+        Keyport::open_with(paths, secrets)
+    }
+
+    pub fn open_with(paths: Paths, secrets: SecretStore) -> Result<Keyport> {
+        let catalog = Catalog::load(&paths.user_catalog())?;
+        let store = Store::open(&paths.database())?;
+        Ok(Keyport {
+            paths,
+            catalog,
+            store,
+            secrets,
+            http: Http::new(HTTP_TIMEOUT),
+            refresh_locks: Default::default(),
+            client_secrets: Default::default(),
+        })
+    }
+
+    /// The same service with another per-request HTTP timeout (tests use a
+    /// short one so timeout cases run quickly).
+    pub fn with_http_timeout(mut self, timeout: Duration) -> Keyport {
+        self.http = Http::new(timeout);
+        self
+    }
+
+    /// Where this service keeps its files.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The keyring service name its entries are stored under.
+    pub fn keyring_service(&self) -> &str {
+        self.secrets.service()
+    }
+
+    /// Whether the OS keyring answers (for diagnostics).
+    pub async fn keyring_status(&self) -> Result<String> {
+        self.secrets.run(|s| Ok(s.backend_status())).await
+    }
+
+    pub fn integration(&self, id: &str) -> Result<&Integration> {
+        self.catalog.get(id)
+    }
+
+    pub fn list(&self) -> Result<Vec<Connection>> {
+        self.store.list_connections()
+    }
+
+    /// A connection by id or account email.
+    pub fn get(&self, id_or_email: &str) -> Result<Connection> {
+        let mut found = self.store.find_connections(id_or_email)?;
+        match found.len() {
+            0 => Err(Error::ConnectionNotFound(id_or_email.to_string())),
+            1 => Ok(found.remove(0)),
+            _ if found[0].id == id_or_email => Ok(found.remove(0)),
+            n => Err(Error::InvalidInput(format!(
+                "{n} connections use {id_or_email}; give the connection id instead (see `keyport list`)"
+            ))),
+        }
+    }
+
+    /// Labels a connection ("Client: Acme Ltd"); an empty label clears it.
+    pub fn rename(&self, id_or_email: &str, label: Option<&str>) -> Result<Connection> {
+        let c = self.get(id_or_email)?;
+        let label = label.map(str::trim).filter(|l| !l.is_empty());
+        if label.is_some_and(|l| l.chars().count() > 100) {
+            return Err(Error::InvalidInput(
+                "a label can be at most 100 characters".into(),
+            ));
+        }
+        self.store.rename(&c.id, label)?;
+        self.get(&c.id)
+    }
+
+    /// Deletes every keyring entry this data folder's records name (tokens,
+    /// client secrets, sign-in verifiers); returns how many were named.
+    /// `keyport reset` then removes the folder itself.
+    pub async fn delete_all_secrets(&self) -> Result<usize> {
+        let mut keys: Vec<SecretKey> = Vec::new();
+        for c in self.store.list_connections()? {
+            keys.push(SecretKey::Connection(c.id));
+        }
+        for (id, _, _) in self.store.due_revocations_all()? {
+            keys.push(SecretKey::Connection(id));
+        }
+        for c in self.store.clients()? {
+            keys.push(SecretKey::ClientSecret(c.provider));
+        }
+        for f in self.store.flows()? {
+            keys.push(SecretKey::FlowVerifier(f.id));
+        }
+        let count = keys.len();
+        self.secrets
+            .run(move |s| keys.iter().try_for_each(|k| s.delete(k)))
+            .await?;
+        Ok(count)
+    }
+
+    /// How many revocations are still owed to providers (for diagnostics).
+    pub fn pending_revocations(&self) -> Result<usize> {
+        self.store.pending_revocations()
+    }
+
+    /// The event log of one connection (or all), newest first.
+    pub fn events(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<Event>> {
+        self.store.events(connection_id, limit)
+    }
+}
+
+/// Crash injection for the tests: in debug builds, `KEYPORT_CRASH_AT=<step>`
+/// aborts the process at that named write step. Release builds have no such
+/// switch.
+#[inline]
+pub(crate) fn crash_point(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("KEYPORT_CRASH_AT").is_ok_and(|s| s == step) {
+        eprintln!("KEYPORT_CRASH_AT: aborting at {step}");
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = step;
+}
+
+/// The keyring service: `dev.keyport`, or one per data folder when
+/// `KEYPORT_DATA_DIR` points elsewhere (isolated runs must not share clients).
+pub fn keyring_service(paths: &Paths) -> String {
+    let default = Paths::from_env_defaults().map(|p| p.data_dir);
+    if default.as_ref().ok() == Some(&paths.data_dir) {
+        return crate::secrets::SERVICE.to_string();
+    }
+    let hash = state_hash(&paths.data_dir.to_string_lossy());
+    format!("{}@{}", crate::secrets::SERVICE, &hash[..12])
+}
+
+/// The SHA-256 of a flow's state, hex: the only form of it SQLite keeps.
+pub fn state_hash(state: &str) -> String {
+    let digest = Sha256::digest(state.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_hash_is_stable_hex() {
+        assert_eq!(state_hash("abc").len(), 64);
+        assert_eq!(state_hash("abc"), state_hash("abc"));
+        assert_ne!(state_hash("abc"), state_hash("abd"));
+    }
+}
