@@ -112,8 +112,8 @@ async fn a_deep_link_with_an_unknown_state_changes_nothing() {
         .await
         .unwrap();
     let before_rows = kp.list().unwrap();
-    let before_flows = env.store().flows().unwrap();
-    let before_events = env.store().events(None, 1000).unwrap().len();
+    let before_flows = env.store().with(|db| db.flows()).unwrap();
+    let before_events = env.store().with(|db| db.events(None, 1000)).unwrap().len();
     let forged = format!(
         "dev.keyport:/oauth/callback?state={}x&code=4%2F0Aforged",
         started.state().expose()
@@ -121,8 +121,11 @@ async fn a_deep_link_with_an_unknown_state_changes_nothing() {
     let err = kp.handle_deep_link(&forged).await.unwrap_err();
     assert_eq!(err.code(), "oauth.state_mismatch");
     assert_eq!(kp.list().unwrap(), before_rows);
-    assert_eq!(env.store().flows().unwrap(), before_flows);
-    assert_eq!(env.store().events(None, 1000).unwrap().len(), before_events);
+    assert_eq!(env.store().with(|db| db.flows()).unwrap(), before_flows);
+    assert_eq!(
+        env.store().with(|db| db.events(None, 1000)).unwrap().len(),
+        before_events
+    );
     assert_eq!(
         env.provider.token_requests("authorization_code"),
         1,

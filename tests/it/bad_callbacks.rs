@@ -300,7 +300,10 @@ async fn every_bad_callback_and_reply_has_its_code_and_leaves_nothing_behind() {
             (Ok(c), Some(code)) => panic!("{case:?}: expected {code}, got a connection {c:?}"),
             (Err(e), None) => panic!("{case:?}: expected success, got {} {e}", e.code()),
         }
-        let row = env.store().connection(&started.connection_id).unwrap();
+        let row = env
+            .store()
+            .with(|db| db.connection(&started.connection_id))
+            .unwrap();
         assert_eq!(
             row.as_ref().map(|c| c.status.as_str()),
             want.status,
@@ -323,7 +326,11 @@ async fn every_bad_callback_and_reply_has_its_code_and_leaves_nothing_behind() {
         }
         // No stray secrets: verifier gone once the flow ended; no tokens for
         // rows that are not connected.
-        let flow = env.store().flow(&started.flow_id).unwrap().unwrap();
+        let flow = env
+            .store()
+            .with(|db| db.flow(&started.flow_id))
+            .unwrap()
+            .unwrap();
         if !matches!(
             case,
             Case::UnknownState | Case::HostileLink | Case::DuplicateParams

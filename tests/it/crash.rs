@@ -45,7 +45,11 @@ async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
         let list = env.cli(&["list", "--json"]);
         assert!(list.status.success(), "{step}: {}", stderr(&list));
         assert_invariants(&env, &kp);
-        let flow = env.store().flow(&started.flow_id).unwrap().unwrap();
+        let flow = env
+            .store()
+            .with(|db| db.flow(&started.flow_id))
+            .unwrap()
+            .unwrap();
         assert!(
             matches!(
                 flow.status,
@@ -62,7 +66,7 @@ async fn a_connect_killed_at_any_write_step_recovers_cleanly() {
         assert!(verifier.is_none(), "{step}: the verifier outlived its flow");
         let connection = env
             .store()
-            .connection(&started.connection_id)
+            .with(|db| db.connection(&started.connection_id))
             .unwrap()
             .unwrap();
         let active_after = matches!(*step, "connect.activated" | "connect.verifier_cleared");
@@ -155,7 +159,7 @@ async fn a_disconnect_killed_after_each_write_still_revokes_and_cleans_up() {
         assert!(out.status.success(), "{step}: {}", stderr(&out));
         assert!(kp.list().unwrap().is_empty(), "{step}");
         assert_eq!(
-            env.store().pending_revocations().unwrap(),
+            env.store().with(|db| db.pending_revocations()).unwrap(),
             0,
             "{step}: the revocation was settled"
         );

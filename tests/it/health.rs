@@ -110,7 +110,7 @@ async fn revoked_at_the_provider_means_needs_reauth_after_one_attempt() {
     );
     let row = kp.get(&c.id).unwrap();
     assert_eq!(row.status, Status::NeedsReauth);
-    let events = env.store().events(Some(&c.id), 10).unwrap();
+    let events = env.store().with(|db| db.events(Some(&c.id), 10)).unwrap();
     assert!(events.iter().any(|e| e.kind == "needs_reauth"
         && e.message
             .as_deref()
@@ -326,7 +326,7 @@ async fn disconnect_revokes_and_removes_everything() {
         .contains(&refresh.expose().to_string()));
     assert!(env.secrets().get_tokens(&c.id).unwrap().is_none());
     assert!(kp.list().unwrap().is_empty());
-    let history = env.store().events(Some(&c.id), 10).unwrap();
+    let history = env.store().with(|db| db.events(Some(&c.id), 10)).unwrap();
     assert!(history.iter().any(|e| e.kind == "disconnected"));
     assert!(history.iter().any(|e| e.kind == "revoked"));
     env.assert_no_secrets_leaked();
@@ -345,7 +345,7 @@ async fn disconnect_with_the_provider_down_retries_the_revocation_later() {
         kp.list().unwrap().is_empty(),
         "local removal happens at once"
     );
-    assert_eq!(env.store().pending_revocations().unwrap(), 1);
+    assert_eq!(env.store().with(|db| db.pending_revocations()).unwrap(), 1);
     assert!(env.provider.revocations().is_empty());
     env.provider.clear_faults();
     env.sql("UPDATE revocations SET next_attempt = 0", []);
@@ -356,7 +356,7 @@ async fn disconnect_with_the_provider_down_retries_the_revocation_later() {
         1,
         "revoked once the provider is back"
     );
-    assert_eq!(env.store().pending_revocations().unwrap(), 0);
+    assert_eq!(env.store().with(|db| db.pending_revocations()).unwrap(), 0);
     assert!(env.secrets().get_tokens(&c.id).unwrap().is_none());
 }
 

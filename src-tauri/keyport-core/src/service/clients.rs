@@ -10,7 +10,7 @@ use crate::store::OAuthClient;
 
 impl Keyport {
     pub fn integrations(&self) -> Result<Vec<IntegrationSummary>> {
-        let clients = self.store.clients()?;
+        let clients = self.store.with(|db| db.clients())?;
         Ok(self
             .catalog
             .all()
@@ -36,7 +36,7 @@ impl Keyport {
 
     /// The stored clients (secrets only as "set").
     pub fn clients(&self) -> Result<Vec<OAuthClient>> {
-        self.store.clients()
+        self.store.with(|db| db.clients())
     }
 
     /// Stores a client id (SQLite) and, when given, its secret (keyring) for
@@ -63,10 +63,13 @@ impl Keyport {
                 self.secrets.run(move |s| s.set(&key, v.expose())).await?;
                 true
             }
-            None => self.store.client(provider)?.is_some_and(|c| c.has_secret),
+            None => self
+                .store
+                .with(|db| db.client(provider))?
+                .is_some_and(|c| c.has_secret),
         };
         self.store
-            .set_client(provider, client_id.trim(), has_secret)
+            .with(|db| db.set_client(provider, client_id.trim(), has_secret))
     }
 
     pub async fn remove_client(&self, provider: &str) -> Result<bool> {
@@ -76,12 +79,12 @@ impl Keyport {
             .clear();
         let key = SecretKey::ClientSecret(provider.to_string());
         self.secrets.run(move |s| s.delete(&key)).await?;
-        self.store.remove_client(provider)
+        self.store.with(|db| db.remove_client(provider))
     }
 
     /// The client for `integration`: the user's (`client set`) or the catalog's.
     pub async fn credentials(&self, integration: &Integration) -> Result<ClientCredentials> {
-        let stored = self.store.client(&integration.provider)?;
+        let stored = self.store.with(|db| db.client(&integration.provider))?;
         let client_id = match (&stored, &integration.client_id) {
             (Some(c), _) => c.client_id.clone(),
             (None, Some(id)) => id.clone(),

@@ -15,7 +15,7 @@ use crate::catalog::{Integration, RedirectMode};
 use crate::error::{Error, Result};
 use crate::oauth::{self, ClientCredentials, Identity, Tokens};
 use crate::secrets::{Secret, SecretKey, TokenSet};
-use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow, Store};
+use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow};
 
 /// How long a started sign-in stays valid.
 pub const FLOW_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -136,25 +136,19 @@ impl Keyport {
         };
         let stored = self.store.transaction(|tx| {
             if new_row {
-                tx.execute(
-                    "INSERT INTO connections (id, integration, provider, status, redirect_mode, \
-                     requested_scopes, created_at, updated_at) VALUES (?1, ?2, ?3, 'initiated', ?4, ?5, ?6, ?6)",
-                    rusqlite::params![
-                        connection_id,
-                        integration.id,
-                        integration.provider,
-                        mode.as_str(),
-                        serde_json::to_string(&scopes).unwrap_or_default(),
-                        now
-                    ],
+                tx.insert_connection(
+                    &connection_id,
+                    &integration.id,
+                    &integration.provider,
+                    mode,
+                    &scopes,
                 )?;
             }
-            Store::insert_flow(tx, &flow)?;
+            tx.insert_flow(&flow)?;
             if !in_keyring {
-                tx.execute("UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1", [&flow.id])?;
+                tx.mark_flow_secret_cleared(&flow.id)?;
             }
-            Store::append_event(
-                tx,
+            tx.append_event(
                 Some(&connection_id),
                 Some(&integration.id),
                 &format!("{}_started", purpose.as_str()),
@@ -243,7 +237,7 @@ impl Keyport {
     /// The flow a callback's state belongs to, if any.
     pub fn flow_for_state(&self, state: &str) -> Option<String> {
         self.store
-            .flow_by_state_hash(&state_hash(state))
+            .with(|db| db.flow_by_state_hash(&state_hash(state)))
             .ok()
             .flatten()
             .map(|f| f.id)
@@ -269,7 +263,7 @@ impl Keyport {
         verifier: Option<Secret>,
     ) -> Result<Connection> {
         let hash = state_hash(&cb.state);
-        let Some(flow) = self.store.flow_by_state_hash(&hash)? else {
+        let Some(flow) = self.store.with(|db| db.flow_by_state_hash(&hash))? else {
             tracing::warn!(
                 state = callback::state_prefix(&cb.state),
                 code = "oauth.state_mismatch",
@@ -284,7 +278,7 @@ impl Keyport {
         let lock = self.flow_lock(&flow.id)?;
         lock.try_lock().map_err(|_| Error::StateReused)?;
         let claimed = self.store.transaction(|tx| {
-            Store::transition_flow(tx, &flow.id, FlowStatus::Pending, FlowStatus::Exchanging)
+            tx.transition_flow(&flow.id, FlowStatus::Pending, FlowStatus::Exchanging)
         })?;
         if !claimed {
             return Err(Error::StateReused);
@@ -358,7 +352,7 @@ impl Keyport {
         // Which row the account lands in.
         let existing = self
             .store
-            .connection_by_account(&integration.id, &identity.subject)?;
+            .with(|db| db.connection_by_account(&integration.id, &identity.subject))?;
         let target = match flow.purpose {
             FlowPurpose::Connect => existing
                 .as_ref()
@@ -367,7 +361,7 @@ impl Keyport {
             FlowPurpose::Reconnect | FlowPurpose::Grant => {
                 let own = self
                     .store
-                    .connection(&flow.connection_id)?
+                    .with(|db| db.connection(&flow.connection_id))?
                     .ok_or_else(|| Error::ConnectionNotFound(flow.connection_id.clone()))?;
                 if own.subject.as_deref() != Some(identity.subject.as_str()) {
                     // Tokens for the wrong account are not kept anywhere.
@@ -393,10 +387,7 @@ impl Keyport {
         };
         // Intent before the keyring write, so recovery knows what to undo.
         self.store.transaction(|tx| {
-            tx.execute(
-                "UPDATE pending_flows SET result_connection_id = ?2 WHERE id = ?1",
-                rusqlite::params![flow.id, target],
-            )?;
+            tx.set_flow_target(&flow.id, &target)?;
             Ok(())
         })?;
         crash_point("connect.intent_recorded");
@@ -417,25 +408,21 @@ impl Keyport {
         };
         let committed = self.store.transaction(|tx| {
             if target != flow.connection_id {
-                Store::delete_connection(tx, &flow.connection_id)?;
+                tx.delete_connection(&flow.connection_id)?;
             }
-            Store::activate(tx, &target, &activation)?;
+            tx.activate(&target, &activation)?;
             if !missing.is_empty() {
                 let e = Error::ScopesMissing(missing.clone());
-                tx.execute(
-                    "UPDATE connections SET last_error_code = ?2, last_error_message = ?3 WHERE id = ?1",
-                    rusqlite::params![target, e.code(), e.to_string()],
-                )?;
+                tx.set_last_error(&target, &e)?;
             }
-            Store::finish_flow(tx, &flow.id, FlowStatus::Completed, Some(&target), None)?;
+            tx.finish_flow(&flow.id, FlowStatus::Completed, Some(&target), None)?;
             let kind = match (flow.purpose, existing.is_some()) {
                 (FlowPurpose::Connect, false) => "connected",
                 (FlowPurpose::Connect, true) => "reconnected",
                 (FlowPurpose::Reconnect, _) => "reconnected",
                 (FlowPurpose::Grant, _) => "scopes_granted",
             };
-            Store::append_event(
-                tx,
+            tx.append_event(
                 Some(&target),
                 Some(&integration.id),
                 kind,
@@ -459,7 +446,7 @@ impl Keyport {
         crash_point("connect.verifier_cleared");
         tracing::info!(flow = %flow.id, connection = %target, integration = %integration.id, "connection active");
         self.store
-            .connection(&target)?
+            .with(|db| db.connection(&target))?
             .ok_or(Error::ConnectionNotFound(target))
     }
 
@@ -467,15 +454,17 @@ impl Keyport {
     pub(super) async fn fail_flow(&self, flow: PendingFlow, e: Error) {
         tracing::warn!(flow = %flow.id, connection = %flow.connection_id, code = e.code(), "sign-in failed: {e}");
         let res = self.store.transaction(|tx| {
-            Store::finish_flow(tx, &flow.id, FlowStatus::Failed, None, Some(&e))?;
+            tx.finish_flow(&flow.id, FlowStatus::Failed, None, Some(&e))?;
             if flow.purpose == FlowPurpose::Connect {
-                tx.execute(
-                    "UPDATE connections SET status = 'failed', last_error_code = ?2, last_error_message = ?3, \
-                     updated_at = ?4 WHERE id = ?1 AND status = 'initiated'",
-                    rusqlite::params![flow.connection_id, e.code(), e.to_string(), now_ms()],
-                )?;
+                tx.fail_initiated_connection(&flow.connection_id, &e)?;
             }
-            Store::append_event(tx, Some(&flow.connection_id), Some(&flow.integration), "failed", Some(e.code()), Some(&e.to_string()))
+            tx.append_event(
+                Some(&flow.connection_id),
+                Some(&flow.integration),
+                "failed",
+                Some(e.code()),
+                Some(&e.to_string()),
+            )
         });
         if let Err(db) = res {
             tracing::error!(flow = %flow.id, "could not record the failure: {db}");
@@ -485,12 +474,19 @@ impl Keyport {
 
     /// Deletes a flow's verifier from the keyring (once); true when it is gone.
     pub(super) async fn clear_flow_secret(&self, flow_id: &str) -> bool {
-        if self.store.flow_secret_cleared(flow_id).unwrap_or(false) {
+        if self
+            .store
+            .with(|db| db.flow_secret_cleared(flow_id))
+            .unwrap_or(false)
+        {
             return true;
         }
         let key = SecretKey::FlowVerifier(flow_id.to_string());
         self.secrets.run(move |s| s.delete(&key)).await.is_ok()
-            && self.store.mark_flow_secret_cleared(flow_id).is_ok()
+            && self
+                .store
+                .with(|db| db.mark_flow_secret_cleared(flow_id))
+                .is_ok()
     }
 
     pub(super) fn flow_lock(&self, flow_id: &str) -> Result<File> {
@@ -507,10 +503,10 @@ impl Keyport {
     pub async fn cancel(&self, flow_id: &str) -> Result<()> {
         let flow = self
             .store
-            .flow(flow_id)?
+            .with(|db| db.flow(flow_id))?
             .ok_or_else(|| Error::FlowNotFound(flow_id.to_string()))?;
         let took = self.store.transaction(|tx| {
-            Store::transition_flow(tx, flow_id, FlowStatus::Pending, FlowStatus::Exchanging)
+            tx.transition_flow(flow_id, FlowStatus::Pending, FlowStatus::Exchanging)
         })?;
         if took {
             self.fail_flow(flow, Error::Cancelled).await;
@@ -565,14 +561,14 @@ impl Keyport {
         loop {
             let flow = self
                 .store
-                .flow(flow_id)?
+                .with(|db| db.flow(flow_id))?
                 .ok_or_else(|| Error::FlowNotFound(flow_id.to_string()))?;
             match flow.status {
                 FlowStatus::Completed => {
                     let id = flow.result_connection_id.unwrap_or(flow.connection_id);
                     return self
                         .store
-                        .connection(&id)?
+                        .with(|db| db.connection(&id))?
                         .ok_or(Error::ConnectionNotFound(id));
                 }
                 FlowStatus::Failed => {

@@ -30,11 +30,13 @@ impl Keyport {
     pub async fn check(&self, id_or_email: &str) -> Result<Connection> {
         let conn = self.get(id_or_email)?;
         let result = self.check_connection(&conn).await;
-        let _ = self.store.record_check(
-            &conn.id,
-            result.is_ok(),
-            result.as_ref().ok().and_then(|p| p.as_ref()),
-        );
+        let _ = self.store.with(|db| {
+            db.record_check(
+                &conn.id,
+                result.is_ok(),
+                result.as_ref().ok().and_then(|p| p.as_ref()),
+            )
+        });
         if let Err(e) = &result {
             tracing::info!(connection = %conn.id, code = e.code(), "check failed: {e}");
         }
@@ -59,12 +61,13 @@ impl Keyport {
         match outcome {
             Ok(profile) => {
                 // Not a refresh: last_refreshed_at keeps driving the daily touch.
-                self.store.record_healthy(&conn.id)?;
+                self.store.with(|db| db.record_healthy(&conn.id))?;
                 Ok(profile)
             }
             Err(Error::InvalidGrant { .. }) => {
                 let e = Error::NeedsReauth("the provider refuses the access token".into());
-                self.store.mark_needs_reauth(&conn.id, &e, None)?;
+                self.store
+                    .with(|db| db.mark_needs_reauth(&conn.id, &e, None))?;
                 Err(e)
             }
             Err(Error::ScopesMissing(_)) => {
@@ -75,11 +78,13 @@ impl Keyport {
                     .cloned()
                     .collect();
                 let e = Error::ScopesMissing(wanted.clone());
-                self.store.mark_needs_reauth(&conn.id, &e, Some(&wanted))?;
+                self.store
+                    .with(|db| db.mark_needs_reauth(&conn.id, &e, Some(&wanted)))?;
                 Err(e)
             }
             Err(e) if e.is_transient() || matches!(e, Error::ProviderMalformed(_)) => {
-                self.store.record_transient(&conn.id, &e, now_ms())?;
+                self.store
+                    .with(|db| db.record_transient(&conn.id, &e, now_ms()))?;
                 Err(e)
             }
             Err(e) => Err(e),

@@ -5,7 +5,7 @@ use super::{state_hash, Keyport};
 use crate::error::{Error, Result};
 use crate::oauth;
 use crate::secrets::Secret;
-use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow, Store};
+use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow};
 
 impl Keyport {
     /// Creates a connection from an existing refresh token (as Airbyte's
@@ -36,7 +36,7 @@ impl Keyport {
             .flatten();
         let existing = self
             .store
-            .connection_by_account(&integration.id, &identity.subject)?;
+            .with(|db| db.connection_by_account(&integration.id, &identity.subject))?;
         let target = existing
             .as_ref()
             .map(|c| c.id.clone())
@@ -49,19 +49,24 @@ impl Keyport {
         let now = now_ms();
         self.store.transaction(|tx| {
             if existing.is_none() {
-                tx.execute(
-                    "INSERT INTO connections (id, integration, provider, status, redirect_mode, requested_scopes, \
-                     created_at, updated_at) VALUES (?1, ?2, ?3, 'initiated', ?4, ?5, ?6, ?6)",
-                    rusqlite::params![target, integration.id, integration.provider, integration.redirect.as_str(),
-                        serde_json::to_string(&requested).unwrap_or_default(), now],
+                tx.insert_connection(
+                    &target,
+                    &integration.id,
+                    &integration.provider,
+                    integration.redirect,
+                    &requested,
                 )?;
             }
-            Store::insert_flow(tx, &PendingFlow {
+            tx.insert_flow(&PendingFlow {
                 id: flow_id.clone(),
                 connection_id: target.clone(),
                 state_hash: state_hash(&uuid::Uuid::new_v4().to_string()),
                 integration: integration.id.clone(),
-                purpose: if existing.is_some() { FlowPurpose::Reconnect } else { FlowPurpose::Connect },
+                purpose: if existing.is_some() {
+                    FlowPurpose::Reconnect
+                } else {
+                    FlowPurpose::Connect
+                },
                 redirect_mode: integration.redirect,
                 redirect_uri: String::new(),
                 requested_scopes: requested.clone(),
@@ -73,7 +78,7 @@ impl Keyport {
                 expires_at: now,
                 finished_at: None,
             })?;
-            tx.execute("UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1", [&flow_id])?;
+            tx.mark_flow_secret_cleared(&flow_id)?;
             Ok(())
         })?;
         let set = token_set(tokens, granted.clone(), None);
@@ -90,10 +95,9 @@ impl Keyport {
             redirect_mode: integration.redirect,
         };
         self.store.transaction(|tx| {
-            Store::activate(tx, &target, &activation)?;
-            Store::finish_flow(tx, &flow_id, FlowStatus::Completed, Some(&target), None)?;
-            Store::append_event(
-                tx,
+            tx.activate(&target, &activation)?;
+            tx.finish_flow(&flow_id, FlowStatus::Completed, Some(&target), None)?;
+            tx.append_event(
                 Some(&target),
                 Some(&integration.id),
                 "imported",

@@ -104,12 +104,12 @@ impl Keyport {
     }
 
     pub fn list(&self) -> Result<Vec<Connection>> {
-        self.store.list_connections()
+        self.store.with(|db| db.list_connections())
     }
 
     /// A connection by id or account email.
     pub fn get(&self, id_or_email: &str) -> Result<Connection> {
-        let mut found = self.store.find_connections(id_or_email)?;
+        let mut found = self.store.with(|db| db.find_connections(id_or_email))?;
         match found.len() {
             0 => Err(Error::ConnectionNotFound(id_or_email.to_string())),
             1 => Ok(found.remove(0)),
@@ -129,7 +129,7 @@ impl Keyport {
                 "a label can be at most 100 characters".into(),
             ));
         }
-        self.store.rename(&c.id, label)?;
+        self.store.with(|db| db.rename(&c.id, label))?;
         self.get(&c.id)
     }
 
@@ -138,16 +138,16 @@ impl Keyport {
     /// `keyport reset` then removes the folder itself.
     pub async fn delete_all_secrets(&self) -> Result<usize> {
         let mut keys: Vec<SecretKey> = Vec::new();
-        for c in self.store.list_connections()? {
+        for c in self.store.with(|db| db.list_connections())? {
             keys.push(SecretKey::Connection(c.id));
         }
-        for (id, _, _) in self.store.due_revocations_all()? {
+        for (id, _, _) in self.store.with(|db| db.due_revocations_all())? {
             keys.push(SecretKey::Connection(id));
         }
-        for c in self.store.clients()? {
+        for c in self.store.with(|db| db.clients())? {
             keys.push(SecretKey::ClientSecret(c.provider));
         }
-        for f in self.store.flows()? {
+        for f in self.store.with(|db| db.flows())? {
             keys.push(SecretKey::FlowVerifier(f.id));
         }
         let count = keys.len();
@@ -159,12 +159,12 @@ impl Keyport {
 
     /// How many revocations are still owed to providers (for diagnostics).
     pub fn pending_revocations(&self) -> Result<usize> {
-        self.store.pending_revocations()
+        self.store.with(|db| db.pending_revocations())
     }
 
     /// The event log of one connection (or all), newest first.
     pub fn events(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<Event>> {
-        self.store.events(connection_id, limit)
+        self.store.with(|db| db.events(connection_id, limit))
     }
 }
 

@@ -3,7 +3,7 @@
 use super::Keyport;
 use crate::error::{Error, Result};
 use crate::secrets::SecretKey;
-use crate::store::{now_ms, FlowPurpose, FlowStatus, Store};
+use crate::store::{now_ms, FlowPurpose, FlowStatus};
 
 /// How long finished flows are kept to recognise a replayed state.
 const TOMBSTONE_LIFETIME_MS: i64 = 24 * 3600 * 1000;
@@ -13,16 +13,11 @@ impl Keyport {
     /// stale flows and drops old tombstones. Safe to run at any time.
     pub async fn recover(&self) -> Result<()> {
         let now = now_ms();
-        for flow in self.store.flows()? {
+        for flow in self.store.with(|db| db.flows())? {
             match flow.status {
                 FlowStatus::Pending if now > flow.expires_at => {
                     let took = self.store.transaction(|tx| {
-                        Store::transition_flow(
-                            tx,
-                            &flow.id,
-                            FlowStatus::Pending,
-                            FlowStatus::Exchanging,
-                        )
+                        tx.transition_flow(&flow.id, FlowStatus::Pending, FlowStatus::Exchanging)
                     })?;
                     if took {
                         self.fail_flow(flow, Error::FlowExpired).await;
@@ -33,7 +28,7 @@ impl Keyport {
                     if lock.try_lock().is_err() {
                         continue; // a live process is finishing it
                     }
-                    let current = self.store.flow(&flow.id)?;
+                    let current = self.store.with(|db| db.flow(&flow.id))?;
                     if current.as_ref().map(|f| f.status) != Some(FlowStatus::Exchanging) {
                         continue;
                     }
@@ -55,7 +50,7 @@ impl Keyport {
                         flow.finished_at.unwrap_or(flow.created_at) + TOMBSTONE_LIFETIME_MS < now;
                     // A tombstone goes only once its verifier is gone.
                     if self.clear_flow_secret(&flow.id).await && old {
-                        self.store.delete_flow(&flow.id)?;
+                        self.store.with(|db| db.delete_flow(&flow.id))?;
                     }
                 }
                 FlowStatus::Pending => {}

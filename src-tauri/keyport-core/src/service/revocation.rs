@@ -12,7 +12,7 @@ use crate::catalog::Integration;
 use crate::error::{Error, Result};
 use crate::oauth::ClientCredentials;
 use crate::secrets::{SecretKey, TokenSet};
-use crate::store::{now_ms, Store};
+use crate::store::now_ms;
 
 /// Give up on a revocation after this many attempts (about two days).
 const MAX_ATTEMPTS: i64 = 60;
@@ -46,11 +46,10 @@ impl Keyport {
     pub async fn disconnect(&self, id_or_email: &str) -> Result<Disconnected> {
         let conn = self.get(id_or_email)?;
         self.store.transaction(|tx| {
-            Store::queue_revocation(tx, &conn)?;
-            Store::delete_connection(tx, &conn.id)?;
+            tx.queue_revocation(&conn)?;
+            tx.delete_connection(&conn.id)?;
             let who = conn.email.as_deref().unwrap_or(&conn.id);
-            Store::append_event(
-                tx,
+            tx.append_event(
                 Some(&conn.id),
                 Some(&conn.integration),
                 "disconnected",
@@ -91,7 +90,7 @@ impl Keyport {
     /// Retries revocations that are due. Returns how many were settled.
     pub async fn retry_revocations(&self) -> Result<usize> {
         let mut settled = 0;
-        for (id, integration, attempts) in self.store.due_revocations()? {
+        for (id, integration, attempts) in self.store.with(|db| db.due_revocations())? {
             if self.settle_revocation(&id, &integration, attempts).await? != Revocation::Queued {
                 settled += 1;
             }
@@ -126,7 +125,7 @@ impl Keyport {
                         Ok(()) => Revocation::Revoked,
                         Err(e) if e.is_transient() && attempts + 1 < MAX_ATTEMPTS => {
                             let next = now_ms() + cooldown(attempts, None).as_millis() as i64;
-                            self.store.revocation_failed(id, &e, next)?;
+                            self.store.with(|db| db.revocation_failed(id, &e, next))?;
                             tracing::warn!(connection = %id, code = e.code(), "revocation queued");
                             return Ok(Revocation::Queued);
                         }
@@ -154,7 +153,8 @@ impl Keyport {
             ),
             _ => ("revocation_settled", "No tokens were left to revoke"),
         };
-        self.store.revocation_done(id, kind, message)?;
+        self.store
+            .with(|db| db.revocation_done(id, kind, message))?;
         Ok(outcome)
     }
 

@@ -9,9 +9,9 @@ impl Keyport {
         Ok(Settings {
             default_redirect: self
                 .store
-                .setting("default_redirect")?
+                .with(|db| db.setting("default_redirect"))?
                 .and_then(|m| RedirectMode::parse(&m).ok()),
-            relay_url: self.store.setting("relay_url")?,
+            relay_url: self.store.with(|db| db.setting("relay_url"))?,
         })
     }
 
@@ -30,11 +30,13 @@ impl Keyport {
                 ));
             }
         }
-        self.store.set_setting(
-            "default_redirect",
-            settings.default_redirect.map(RedirectMode::as_str),
-        )?;
-        self.store.set_setting("relay_url", relay)?;
+        self.store.with(|db| {
+            db.set_setting(
+                "default_redirect",
+                settings.default_redirect.map(RedirectMode::as_str),
+            )
+        })?;
+        self.store.with(|db| db.set_setting("relay_url", relay))?;
         self.settings()
     }
 }

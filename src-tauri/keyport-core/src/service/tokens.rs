@@ -96,7 +96,7 @@ impl Keyport {
         }
         let conn = self
             .store
-            .connection(&conn.id)?
+            .with(|db| db.connection(&conn.id))?
             .ok_or_else(|| Error::ConnectionNotFound(conn.id.clone()))?;
         ensure_usable(&conn)?;
         if let Some(until) = conn.retry_after.filter(|u| *u > now_ms()) {
@@ -117,7 +117,8 @@ impl Keyport {
                 };
                 let until =
                     now_ms() + cooldown(conn.refresh_failures, retry_after).as_millis() as i64;
-                self.store.record_transient(&conn.id, &e, until)?;
+                self.store
+                    .with(|db| db.record_transient(&conn.id, &e, until))?;
                 tracing::warn!(connection = %conn.id, code = e.code(), "refresh failed; cooling down");
                 // The old token still works for a while: keep serving it.
                 if rejected.is_none() && still_valid(&tokens) {
@@ -128,7 +129,8 @@ impl Keyport {
             Err(e @ (Error::InvalidGrant { .. } | Error::NeedsReauth(_))) => {
                 let reason = e.to_string();
                 let needs = Error::NeedsReauth(reason);
-                self.store.mark_needs_reauth(&conn.id, &needs, None)?;
+                self.store
+                    .with(|db| db.mark_needs_reauth(&conn.id, &needs, None))?;
                 tracing::warn!(connection = %conn.id, code = e.code(), "refresh token refused: needs reauth");
                 Err(needs)
             }
@@ -166,12 +168,14 @@ impl Keyport {
                     let (id, set) = (conn.id.clone(), fresh.clone());
                     self.secrets.run(move |s| s.set_tokens(&id, &set)).await?;
                     crash_point("refresh.tokens_stored");
-                    self.store.record_refresh_ok(&conn.id, &granted)?;
+                    self.store
+                        .with(|db| db.record_refresh_ok(&conn.id, &granted))?;
                     crash_point("refresh.recorded");
                     let missing = missing_scopes(&integration, &conn.requested_scopes, &granted);
                     if reply.scopes.is_some() && !missing.is_empty() {
                         let e = Error::ScopesMissing(missing.clone());
-                        self.store.mark_needs_reauth(&conn.id, &e, Some(&missing))?;
+                        self.store
+                            .with(|db| db.mark_needs_reauth(&conn.id, &e, Some(&missing)))?;
                         return Err(e);
                     }
                     tracing::info!(connection = %conn.id, "access token refreshed");

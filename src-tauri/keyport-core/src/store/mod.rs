@@ -6,10 +6,11 @@
 //! in order and tracked in `user_version`.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{params, Connection as Db, OptionalExtension, Row};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{params, Connection as Sqlite, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 use serde::{Deserialize, Serialize};
 
@@ -58,14 +59,14 @@ impl Status {
         }
     }
 
-    fn parse(s: &str) -> rusqlite::Result<Status> {
+    fn parse_column(s: &str) -> std::result::Result<Status, String> {
         Ok(match s {
             "initiated" => Status::Initiated,
             "active" => Status::Active,
             "degraded" => Status::Degraded,
             "needs_reauth" => Status::NeedsReauth,
             "failed" => Status::Failed,
-            other => return Err(corrupt(format!("unknown status {other:?}"))),
+            other => return Err(format!("unknown status {other:?}")),
         })
     }
 
@@ -75,6 +76,29 @@ impl Status {
             self,
             Status::Active | Status::Degraded | Status::NeedsReauth
         )
+    }
+}
+
+/// The enums stored as text columns read and write themselves.
+macro_rules! text_column {
+    ($($t:ty),*) => {$(
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+        impl FromSql for $t {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                <$t>::parse_column(value.as_str()?).map_err(|e| FromSqlError::Other(e.into()))
+            }
+        }
+    )*};
+}
+text_column!(Status, FlowPurpose, FlowStatus, RedirectMode);
+
+impl RedirectMode {
+    fn parse_column(s: &str) -> std::result::Result<RedirectMode, String> {
+        RedirectMode::parse(s).map_err(|e| e.to_string())
     }
 }
 
@@ -125,10 +149,6 @@ fn json_list(row: &Row, idx: usize) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(&text).map_err(|e| corrupt(format!("column {idx}: {e}")))
 }
 
-fn redirect_mode(s: &str) -> rusqlite::Result<RedirectMode> {
-    RedirectMode::parse(s).map_err(|e| corrupt(e.to_string()))
-}
-
 impl Connection {
     fn from_row(row: &Row) -> rusqlite::Result<Connection> {
         let profile: Option<String> = row.get(12)?;
@@ -136,7 +156,7 @@ impl Connection {
             id: row.get(0)?,
             integration: row.get(1)?,
             provider: row.get(2)?,
-            status: Status::parse(&row.get::<_, String>(3)?)?,
+            status: row.get(3)?,
             label: row.get(4)?,
             subject: row.get(5)?,
             email: row.get(6)?,
@@ -144,7 +164,7 @@ impl Connection {
             requested_scopes: json_list(row, 8)?,
             granted_scopes: json_list(row, 9)?,
             missing_scopes: json_list(row, 10)?,
-            redirect_mode: redirect_mode(&row.get::<_, String>(11)?)?,
+            redirect_mode: row.get(11)?,
             profile: profile.and_then(|p| serde_json::from_str(&p).ok()),
             last_error_code: row.get(13)?,
             last_error_message: row.get(14)?,
@@ -175,12 +195,12 @@ impl FlowPurpose {
             FlowPurpose::Grant => "grant",
         }
     }
-    fn parse(s: &str) -> rusqlite::Result<FlowPurpose> {
+    fn parse_column(s: &str) -> std::result::Result<FlowPurpose, String> {
         Ok(match s {
             "connect" => FlowPurpose::Connect,
             "reconnect" => FlowPurpose::Reconnect,
             "grant" => FlowPurpose::Grant,
-            other => return Err(corrupt(format!("unknown purpose {other:?}"))),
+            other => return Err(format!("unknown purpose {other:?}")),
         })
     }
 }
@@ -204,13 +224,13 @@ impl FlowStatus {
             FlowStatus::Failed => "failed",
         }
     }
-    fn parse(s: &str) -> rusqlite::Result<FlowStatus> {
+    fn parse_column(s: &str) -> std::result::Result<FlowStatus, String> {
         Ok(match s {
             "pending" => FlowStatus::Pending,
             "exchanging" => FlowStatus::Exchanging,
             "completed" => FlowStatus::Completed,
             "failed" => FlowStatus::Failed,
-            other => return Err(corrupt(format!("unknown flow status {other:?}"))),
+            other => return Err(format!("unknown flow status {other:?}")),
         })
     }
 }
@@ -246,11 +266,11 @@ impl PendingFlow {
             connection_id: row.get(1)?,
             state_hash: row.get(2)?,
             integration: row.get(3)?,
-            purpose: FlowPurpose::parse(&row.get::<_, String>(4)?)?,
-            redirect_mode: redirect_mode(&row.get::<_, String>(5)?)?,
+            purpose: row.get(4)?,
+            redirect_mode: row.get(5)?,
             redirect_uri: row.get(6)?,
             requested_scopes: json_list(row, 7)?,
-            status: FlowStatus::parse(&row.get::<_, String>(8)?)?,
+            status: row.get(8)?,
             result_connection_id: row.get(9)?,
             error_code: row.get(10)?,
             error_message: row.get(11)?,
@@ -296,7 +316,7 @@ pub struct Activation {
 /// The database. Cheap to clone; one SQLite connection behind a mutex.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Mutex<Db>>,
+    conn: Arc<Mutex<Sqlite>>,
 }
 
 fn to_json(v: &[String]) -> String {
@@ -310,7 +330,7 @@ impl Store {
             crate::paths::create_private_dir(dir)?;
         }
         let fresh = !path.exists();
-        let db = Db::open(path)?;
+        let db = Sqlite::open(path)?;
         if fresh {
             restrict_file(path)?;
         }
@@ -319,10 +339,10 @@ impl Store {
 
     /// An in-memory database (unit tests).
     pub fn open_in_memory() -> Result<Store> {
-        Store::setup(Db::open_in_memory()?)
+        Store::setup(Sqlite::open_in_memory()?)
     }
 
-    fn setup(mut db: Db) -> Result<Store> {
+    fn setup(mut db: Sqlite) -> Result<Store> {
         db.busy_timeout(BUSY_TIMEOUT)?;
         // journal_mode answers with a row; a damaged file fails here or below.
         let _mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -332,21 +352,51 @@ impl Store {
             other => Error::Store(other.to_string()),
         })?;
         Ok(Store {
-            db: Arc::new(Mutex::new(db)),
+            conn: Arc::new(Mutex::new(db)),
         })
     }
 
-    fn db(&self) -> MutexGuard<'_, Db> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` on the database; each statement commits on its own (a
+    /// method that writes several runs them in one transaction itself).
+    pub fn with<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&Db { conn: &conn })
     }
 
     /// Runs `f` in one IMMEDIATE transaction (all or nothing).
-    pub fn transaction<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
-        let mut db = self.db();
-        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
+    pub fn transaction<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&Db { conn: &tx })?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// The queries, over a connection ([`Store::with`]) or a transaction
+/// ([`Store::transaction`]): the one place Keyport's SQL lives.
+pub struct Db<'a> {
+    conn: &'a Sqlite,
+}
+
+impl Db<'_> {
+    /// Runs `f` atomically: inside the caller's transaction when there is
+    /// one, else in a transaction of its own.
+    fn atomic<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            return f(self);
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     // ---- connections ----
@@ -360,17 +410,37 @@ impl Store {
         requested_scopes: &[String],
     ) -> Result<()> {
         let now = now_ms();
-        self.db().execute(
+        self.conn.execute(
             "INSERT INTO connections (id, integration, provider, status, redirect_mode, \
              requested_scopes, created_at, updated_at) VALUES (?1, ?2, ?3, 'initiated', ?4, ?5, ?6, ?6)",
-            params![id, integration, provider, redirect.as_str(), to_json(requested_scopes), now],
+            params![id, integration, provider, redirect, to_json(requested_scopes), now],
+        )?;
+        Ok(())
+    }
+
+    /// Records a connection's last error without changing its status.
+    pub fn set_last_error(&self, id: &str, error: &Error) -> Result<()> {
+        self.conn.execute(
+            "UPDATE connections SET last_error_code = ?2, last_error_message = ?3 WHERE id = ?1",
+            params![id, error.code(), error.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// A connection whose first sign-in failed turns `failed` (one that was
+    /// already connected keeps its status).
+    pub fn fail_initiated_connection(&self, id: &str, error: &Error) -> Result<()> {
+        self.conn.execute(
+            "UPDATE connections SET status = 'failed', last_error_code = ?2, last_error_message = ?3, \
+             updated_at = ?4 WHERE id = ?1 AND status = 'initiated'",
+            params![id, error.code(), error.to_string(), now_ms()],
         )?;
         Ok(())
     }
 
     pub fn connection(&self, id: &str) -> Result<Option<Connection>> {
         Ok(self
-            .db()
+            .conn
             .query_row(
                 &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1"),
                 [id],
@@ -381,7 +451,7 @@ impl Store {
 
     /// Connections by id, or by account email (any that match).
     pub fn find_connections(&self, id_or_email: &str) -> Result<Vec<Connection>> {
-        let db = self.db();
+        let db = self.conn;
         let mut stmt = db.prepare_cached(&format!(
             "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1 OR lower(email) = lower(?1) \
              ORDER BY (id = ?1) DESC, updated_at DESC"
@@ -396,7 +466,7 @@ impl Store {
         subject: &str,
     ) -> Result<Option<Connection>> {
         Ok(self
-            .db()
+            .conn
             .query_row(
                 &format!(
                     "SELECT {CONNECTION_COLUMNS} FROM connections WHERE integration = ?1 AND subject = ?2"
@@ -408,7 +478,7 @@ impl Store {
     }
 
     pub fn list_connections(&self) -> Result<Vec<Connection>> {
-        let db = self.db();
+        let db = self.conn;
         let mut stmt = db.prepare_cached(&format!(
             "SELECT {CONNECTION_COLUMNS} FROM connections ORDER BY created_at, id"
         ))?;
@@ -416,28 +486,8 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    pub fn set_status(
-        tx: &rusqlite::Transaction,
-        id: &str,
-        status: Status,
-        error: Option<&Error>,
-    ) -> Result<()> {
-        tx.execute(
-            "UPDATE connections SET status = ?2, last_error_code = ?3, last_error_message = ?4, \
-             updated_at = ?5 WHERE id = ?1",
-            params![
-                id,
-                status.as_str(),
-                error.map(|e| e.code()),
-                error.map(|e| e.to_string()),
-                now_ms()
-            ],
-        )?;
-        Ok(())
-    }
-
-    pub fn activate(tx: &rusqlite::Transaction, id: &str, a: &Activation) -> Result<()> {
-        let changed = tx.execute(
+    pub fn activate(&self, id: &str, a: &Activation) -> Result<()> {
+        let changed = self.conn.execute(
             "UPDATE connections SET status = 'active', subject = ?2, email = ?3, display_name = ?4, \
              requested_scopes = ?5, granted_scopes = ?6, missing_scopes = ?7, profile = ?8, \
              last_error_code = NULL, last_error_message = NULL, last_checked_at = ?9, \
@@ -453,7 +503,7 @@ impl Store {
                 to_json(&a.missing_scopes),
                 a.profile.as_ref().map(|p| p.to_string()),
                 now_ms(),
-                a.redirect_mode.as_str()
+                a.redirect_mode
             ],
         )?;
         if changed == 0 {
@@ -464,7 +514,7 @@ impl Store {
 
     /// Sets (or clears, with `None`) a connection's label.
     pub fn rename(&self, id: &str, label: Option<&str>) -> Result<()> {
-        let changed = self.db().execute(
+        let changed = self.conn.execute(
             "UPDATE connections SET label = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, label, now_ms()],
         )?;
@@ -474,8 +524,9 @@ impl Store {
         Ok(())
     }
 
-    pub fn delete_connection(tx: &rusqlite::Transaction, id: &str) -> Result<()> {
-        tx.execute("DELETE FROM connections WHERE id = ?1", [id])?;
+    pub fn delete_connection(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM connections WHERE id = ?1", [id])?;
         Ok(())
     }
 
@@ -483,7 +534,7 @@ impl Store {
 
     /// A refresh worked: back to `active` (from `degraded`), backoff cleared.
     pub fn record_refresh_ok(&self, id: &str, granted_scopes: &[String]) -> Result<()> {
-        self.db().execute(
+        self.conn.execute(
             "UPDATE connections SET status = CASE WHEN status = 'degraded' THEN 'active' ELSE status END, \
              granted_scopes = ?2, refresh_failures = 0, retry_after = NULL, last_refreshed_at = ?3, \
              last_error_code = CASE WHEN status = 'degraded' THEN NULL ELSE last_error_code END, \
@@ -496,7 +547,7 @@ impl Store {
 
     /// A check passed: `degraded` turns `active` and its error clears.
     pub fn record_healthy(&self, id: &str) -> Result<()> {
-        self.db().execute(
+        self.conn.execute(
             "UPDATE connections SET status = 'active', last_error_code = NULL, last_error_message = NULL, \
              updated_at = ?2 WHERE id = ?1 AND status = 'degraded'",
             params![id, now_ms()],
@@ -507,10 +558,10 @@ impl Store {
     /// A transient failure: `degraded` with the error, no refresh before
     /// `retry_after`. Returns whether the status changed.
     pub fn record_transient(&self, id: &str, error: &Error, retry_after: i64) -> Result<bool> {
-        self.transaction(|tx| {
+        self.atomic(|db| {
             let before: String =
-                tx.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
-            tx.execute(
+                db.conn.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
+            db.conn.execute(
                 "UPDATE connections SET status = CASE WHEN status = 'active' THEN 'degraded' ELSE status END, \
                  refresh_failures = refresh_failures + 1, retry_after = ?2, last_error_code = ?3, \
                  last_error_message = ?4, updated_at = ?5 WHERE id = ?1",
@@ -518,7 +569,7 @@ impl Store {
             )?;
             let changed = before == "active";
             if changed {
-                Store::append_event(tx, Some(id), None, "degraded", Some(error.code()), Some(&error.to_string()))?;
+                db.append_event(Some(id), None, "degraded", Some(error.code()), Some(&error.to_string()))?;
             }
             Ok(changed)
         })
@@ -531,17 +582,17 @@ impl Store {
         error: &Error,
         missing_scopes: Option<&[String]>,
     ) -> Result<bool> {
-        self.transaction(|tx| {
+        self.atomic(|db| {
             let before: String =
-                tx.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
-            tx.execute(
+                db.conn.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
+            db.conn.execute(
                 "UPDATE connections SET status = 'needs_reauth', last_error_code = ?2, last_error_message = ?3, \
                  missing_scopes = COALESCE(?4, missing_scopes), retry_after = NULL, updated_at = ?5 WHERE id = ?1",
                 params![id, error.code(), error.to_string(), missing_scopes.map(to_json), now_ms()],
             )?;
             let changed = before != "needs_reauth";
             if changed {
-                Store::append_event(tx, Some(id), None, "needs_reauth", Some(error.code()), Some(&error.to_string()))?;
+                db.append_event(Some(id), None, "needs_reauth", Some(error.code()), Some(&error.to_string()))?;
             }
             Ok(changed)
         })
@@ -554,7 +605,7 @@ impl Store {
         ok: bool,
         profile: Option<&serde_json::Value>,
     ) -> Result<()> {
-        self.db().execute(
+        self.conn.execute(
             "UPDATE connections SET last_checked_at = ?2, last_check_ok = ?3, \
              profile = COALESCE(?4, profile) WHERE id = ?1",
             params![id, now_ms(), ok, profile.map(|p| p.to_string())],
@@ -564,9 +615,9 @@ impl Store {
 
     // ---- revocations owed ----
 
-    pub fn queue_revocation(tx: &rusqlite::Transaction, c: &Connection) -> Result<()> {
+    pub fn queue_revocation(&self, c: &Connection) -> Result<()> {
         let now = now_ms();
-        tx.execute(
+        self.conn.execute(
             "INSERT OR REPLACE INTO revocations (connection_id, integration, provider, email, attempts, \
              next_attempt, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
             params![c.id, c.integration, c.provider, c.email, now],
@@ -576,7 +627,7 @@ impl Store {
 
     /// Revocations due now: (connection id, integration, attempts).
     pub fn due_revocations(&self) -> Result<Vec<(String, String, i64)>> {
-        let db = self.db();
+        let db = self.conn;
         let mut stmt = db.prepare_cached(
             "SELECT connection_id, integration, attempts FROM revocations WHERE next_attempt <= ?1",
         )?;
@@ -586,7 +637,7 @@ impl Store {
 
     /// Every owed revocation, due or not.
     pub fn due_revocations_all(&self) -> Result<Vec<(String, String, i64)>> {
-        let db = self.db();
+        let db = self.conn;
         let mut stmt =
             db.prepare_cached("SELECT connection_id, integration, attempts FROM revocations")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -595,7 +646,7 @@ impl Store {
 
     pub fn pending_revocations(&self) -> Result<usize> {
         Ok(self
-            .db()
+            .conn
             .query_row("SELECT count(*) FROM revocations", [], |r| {
                 r.get::<_, i64>(0)
             })? as usize)
@@ -607,7 +658,7 @@ impl Store {
         error: &Error,
         next_attempt: i64,
     ) -> Result<()> {
-        self.db().execute(
+        self.conn.execute(
             "UPDATE revocations SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE connection_id = ?1",
             params![connection_id, next_attempt, error.code()],
         )?;
@@ -615,20 +666,20 @@ impl Store {
     }
 
     pub fn revocation_done(&self, connection_id: &str, kind: &str, message: &str) -> Result<()> {
-        self.transaction(|tx| {
-            let integration: Option<String> = tx
+        self.atomic(|db| {
+            let integration: Option<String> = db
+                .conn
                 .query_row(
                     "SELECT integration FROM revocations WHERE connection_id = ?1",
                     [connection_id],
                     |r| r.get(0),
                 )
                 .optional()?;
-            tx.execute(
+            db.conn.execute(
                 "DELETE FROM revocations WHERE connection_id = ?1",
                 [connection_id],
             )?;
-            Store::append_event(
-                tx,
+            db.append_event(
                 Some(connection_id),
                 integration.as_deref(),
                 kind,
@@ -640,19 +691,19 @@ impl Store {
 
     // ---- pending flows ----
 
-    pub fn insert_flow(tx: &rusqlite::Transaction, f: &PendingFlow) -> Result<()> {
-        tx.execute(
+    pub fn insert_flow(&self, f: &PendingFlow) -> Result<()> {
+        self.conn.execute(
             &format!("INSERT INTO pending_flows ({FLOW_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
             params![
                 f.id,
                 f.connection_id,
                 f.state_hash,
                 f.integration,
-                f.purpose.as_str(),
-                f.redirect_mode.as_str(),
+                f.purpose,
+                f.redirect_mode,
                 f.redirect_uri,
                 to_json(&f.requested_scopes),
-                f.status.as_str(),
+                f.status,
                 f.result_connection_id,
                 f.error_code,
                 f.error_message,
@@ -664,9 +715,19 @@ impl Store {
         Ok(())
     }
 
+    /// Records which connection a claimed flow writes tokens for, before
+    /// the keyring write (recovery reads it).
+    pub fn set_flow_target(&self, flow_id: &str, connection_id: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE pending_flows SET result_connection_id = ?2 WHERE id = ?1",
+            params![flow_id, connection_id],
+        )?;
+        Ok(())
+    }
+
     pub fn flow_by_state_hash(&self, state_hash: &str) -> Result<Option<PendingFlow>> {
         Ok(self
-            .db()
+            .conn
             .query_row(
                 &format!("SELECT {FLOW_COLUMNS} FROM pending_flows WHERE state_hash = ?1"),
                 [state_hash],
@@ -677,7 +738,7 @@ impl Store {
 
     pub fn flow(&self, id: &str) -> Result<Option<PendingFlow>> {
         Ok(self
-            .db()
+            .conn
             .query_row(
                 &format!("SELECT {FLOW_COLUMNS} FROM pending_flows WHERE id = ?1"),
                 [id],
@@ -687,7 +748,7 @@ impl Store {
     }
 
     pub fn flows(&self) -> Result<Vec<PendingFlow>> {
-        let db = self.db();
+        let db = self.conn;
         let mut stmt = db.prepare_cached(&format!("SELECT {FLOW_COLUMNS} FROM pending_flows"))?;
         let rows = stmt.query_map([], PendingFlow::from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -695,33 +756,28 @@ impl Store {
 
     /// Moves a flow from `from` to `to`; false if it was not in `from`
     /// (another process took it first).
-    pub fn transition_flow(
-        tx: &rusqlite::Transaction,
-        id: &str,
-        from: FlowStatus,
-        to: FlowStatus,
-    ) -> Result<bool> {
+    pub fn transition_flow(&self, id: &str, from: FlowStatus, to: FlowStatus) -> Result<bool> {
         let finished = matches!(to, FlowStatus::Completed | FlowStatus::Failed).then(now_ms);
-        Ok(tx.execute(
+        Ok(self.conn.execute(
             "UPDATE pending_flows SET status = ?3, finished_at = COALESCE(?4, finished_at) \
              WHERE id = ?1 AND status = ?2",
-            params![id, from.as_str(), to.as_str(), finished],
+            params![id, from, to, finished],
         )? == 1)
     }
 
     pub fn finish_flow(
-        tx: &rusqlite::Transaction,
+        &self,
         id: &str,
         status: FlowStatus,
         result_connection_id: Option<&str>,
         error: Option<&Error>,
     ) -> Result<()> {
-        tx.execute(
+        self.conn.execute(
             "UPDATE pending_flows SET status = ?2, result_connection_id = ?3, error_code = ?4, \
              error_message = ?5, finished_at = ?6 WHERE id = ?1",
             params![
                 id,
-                status.as_str(),
+                status,
                 result_connection_id,
                 error.map(|e| e.code()),
                 error.map(|e| e.to_string()),
@@ -734,7 +790,7 @@ impl Store {
     /// Whether the flow's verifier is known to be gone from the keyring.
     pub fn flow_secret_cleared(&self, id: &str) -> Result<bool> {
         Ok(self
-            .db()
+            .conn
             .query_row(
                 "SELECT secret_cleared FROM pending_flows WHERE id = ?1",
                 [id],
@@ -745,7 +801,7 @@ impl Store {
     }
 
     pub fn mark_flow_secret_cleared(&self, id: &str) -> Result<()> {
-        self.db().execute(
+        self.conn.execute(
             "UPDATE pending_flows SET secret_cleared = 1 WHERE id = ?1",
             [id],
         )?;
@@ -753,7 +809,7 @@ impl Store {
     }
 
     pub fn delete_flow(&self, id: &str) -> Result<()> {
-        self.db()
+        self.conn
             .execute("DELETE FROM pending_flows WHERE id = ?1", [id])?;
         Ok(())
     }
@@ -761,7 +817,7 @@ impl Store {
     // ---- OAuth clients ----
 
     pub fn set_client(&self, provider: &str, client_id: &str, has_secret: bool) -> Result<()> {
-        self.db().execute(
+        self.conn.execute(
             "INSERT INTO oauth_clients (provider, client_id, has_secret, updated_at) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (provider) DO UPDATE SET client_id = ?2, has_secret = ?3, updated_at = ?4",
             params![provider, client_id, has_secret, now_ms()],
@@ -771,7 +827,7 @@ impl Store {
 
     pub fn client(&self, provider: &str) -> Result<Option<OAuthClient>> {
         Ok(self
-            .db()
+            .conn
             .query_row(
                 "SELECT provider, client_id, has_secret, updated_at FROM oauth_clients WHERE provider = ?1",
                 [provider],
@@ -788,7 +844,7 @@ impl Store {
     }
 
     pub fn clients(&self) -> Result<Vec<OAuthClient>> {
-        let db = self.db();
+        let db = self.conn;
         let mut stmt = db.prepare_cached(
             "SELECT provider, client_id, has_secret, updated_at FROM oauth_clients ORDER BY provider",
         )?;
@@ -805,7 +861,7 @@ impl Store {
 
     pub fn remove_client(&self, provider: &str) -> Result<bool> {
         Ok(self
-            .db()
+            .conn
             .execute("DELETE FROM oauth_clients WHERE provider = ?1", [provider])?
             == 1)
     }
@@ -814,7 +870,7 @@ impl Store {
 
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(self
-            .db()
+            .conn
             .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
                 r.get(0)
             })
@@ -824,11 +880,11 @@ impl Store {
     /// Sets `key`, or removes it with `None`.
     pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
         match value {
-            Some(v) => self.db().execute(
+            Some(v) => self.conn.execute(
                 "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
                 params![key, v],
             )?,
-            None => self.db().execute("DELETE FROM settings WHERE key = ?1", [key])?,
+            None => self.conn.execute("DELETE FROM settings WHERE key = ?1", [key])?,
         };
         Ok(())
     }
@@ -836,14 +892,14 @@ impl Store {
     // ---- events ----
 
     pub fn append_event(
-        tx: &rusqlite::Transaction,
+        &self,
         connection_id: Option<&str>,
         integration: Option<&str>,
         kind: &str,
         code: Option<&str>,
         message: Option<&str>,
     ) -> Result<()> {
-        tx.execute(
+        self.conn.execute(
             "INSERT INTO events (connection_id, integration, at, kind, code, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![connection_id, integration, now_ms(), kind, code, message],
         )?;
@@ -851,7 +907,7 @@ impl Store {
     }
 
     pub fn events(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<Event>> {
-        let db = self.db();
+        let db = self.conn;
         let mut stmt = db.prepare_cached(
             "SELECT id, connection_id, integration, at, kind, code, message FROM events \
              WHERE ?1 IS NULL OR connection_id = ?1 ORDER BY id DESC LIMIT ?2",
@@ -895,15 +951,17 @@ mod tests {
     #[test]
     fn connection_round_trip_and_unique_account() {
         let s = Store::open_in_memory().unwrap();
-        s.insert_connection(
-            "c1",
-            "gmail",
-            "google",
-            RedirectMode::Loopback,
-            &["a".into()],
-        )
+        s.with(|db| {
+            db.insert_connection(
+                "c1",
+                "gmail",
+                "google",
+                RedirectMode::Loopback,
+                &["a".into()],
+            )
+        })
         .unwrap();
-        let c = s.connection("c1").unwrap().unwrap();
+        let c = s.with(|db| db.connection("c1")).unwrap().unwrap();
         assert_eq!(c.status, Status::Initiated);
         assert_eq!(c.requested_scopes, ["a"]);
         let act = Activation {
@@ -912,11 +970,16 @@ mod tests {
             granted_scopes: vec!["a".into()],
             ..Default::default()
         };
-        s.transaction(|tx| Store::activate(tx, "c1", &act)).unwrap();
-        assert_eq!(s.find_connections("ANA@firm.example").unwrap().len(), 1);
-        s.insert_connection("c2", "gmail", "google", RedirectMode::Loopback, &[])
+        s.transaction(|tx| tx.activate("c1", &act)).unwrap();
+        assert_eq!(
+            s.with(|db| db.find_connections("ANA@firm.example"))
+                .unwrap()
+                .len(),
+            1
+        );
+        s.with(|db| db.insert_connection("c2", "gmail", "google", RedirectMode::Loopback, &[]))
             .unwrap();
-        let dup = s.transaction(|tx| Store::activate(tx, "c2", &act));
+        let dup = s.transaction(|tx| tx.activate("c2", &act));
         assert!(dup.is_err(), "the same account twice must not be two rows");
     }
 
