@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 SESSION := scripts/headless-session.sh
 
-.PHONY: run test deps ui build lint test-rust test-ui test-e2e test-installer test-fuzz demo bench clean
+.PHONY: bindings run test deps ui build lint test-rust test-ui test-e2e test-installer test-fuzz demo bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -67,3 +67,7 @@ bench: ui
 clean:
 	$(CARGO) clean
 	rm -rf ui/dist ui/node_modules gen
+
+# ui/src/lib/bindings.ts anew from the Rust types (cargo test fails when it is stale).
+bindings:
+	KEYPORT_WRITE_BINDINGS=1 $(CARGO) test -p keyport-app bindings

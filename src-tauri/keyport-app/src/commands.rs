@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tauri::{AppHandle, Manager, State};
 use tauri_plugin_opener::OpenerExt;
+use ts_rs::TS;
 
 use crate::shell::{emit_flow, AppState};
 use keyport_core::catalog::RedirectMode;
@@ -16,7 +17,7 @@ use keyport_core::service::{
 };
 use keyport_core::store::Connection;
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 pub struct AppInfo {
     version: &'static str,
     data_dir: String,
@@ -92,7 +93,8 @@ pub fn rename_connection(
 }
 
 /// What `start_connect` answers: enough to show progress and "Copy link".
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
+#[ts(rename = "ConnectStarted")]
 pub struct StartedConnect {
     connection_id: String,
     flow_id: String,
@@ -305,7 +307,7 @@ pub fn open_data_folder(app: AppHandle, state: State<'_, AppState>) -> Result<()
 }
 
 /// What only the backend knows for "Copy diagnostics": no secrets, no emails.
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 pub struct BackendDiagnostics {
     version: &'static str,
     os: &'static str,

@@ -34,11 +34,12 @@ impl AppState {
     }
 }
 
-#[derive(Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize, ts_rs::TS)]
 pub struct FlowEvent {
     pub flow_id: Option<String>,
     pub connection: Option<keyport_core::store::Connection>,
     /// `{code, message, detail}`.
+    #[ts(type = "KeyportErrorPayload | null")]
     pub error: Option<serde_json::Value>,
 }
 

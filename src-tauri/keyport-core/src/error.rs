@@ -154,6 +154,7 @@ pub const CODES: &[&str] = &[
     "oauth.invalid_client",
     "oauth.token_exchange",
     "oauth.interrupted",
+    "oauth.failed",
     "oauth.scopes_missing",
     "provider.malformed",
     "provider.unreachable",

@@ -5,103 +5,23 @@
 // (`flowId` → `flow_id`). Replies keep the backend's snake_case field names.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import type {
+  AppInfo,
+  BackendDiagnostics,
+  Connection,
+  ConnectionEvent,
+  ConnectStarted,
+  Disconnected,
+  ErrorCode,
+  FlowEvent,
+  IntegrationSummary,
+  OAuthClient,
+  RedirectMode,
+  Settings,
+} from './bindings';
 
-export type RedirectMode = 'deep-link' | 'loopback' | 'relay';
-
-export interface ScopePreset {
-  id: string;
-  label: string;
-  description: string;
-  scopes: string[];
-  default: boolean;
-}
-
-export interface IntegrationSummary {
-  id: string;
-  name: string;
-  provider: string;
-  description: string;
-  /** Icon key: "gmail" | "google-calendar" | "google-drive" | "outlook"; others get a generic mark. */
-  icon: string;
-  /** Plain words for what the default preset can access, e.g. "Read your mail". */
-  access: string;
-  presets: ScopePreset[];
-  redirect: RedirectMode;
-  redirect_modes: RedirectMode[];
-  /** An OAuth client is set for this integration's provider. */
-  configured: boolean;
-  setup_guide: string | null;
-  /** Comes from the user's catalog file. */
-  custom: boolean;
-  /** A built-in changed by the user's catalog file. */
-  overridden?: boolean;
-}
-
-export interface AppInfo {
-  version: string;
-  data_dir: string;
-  config_dir: string;
-}
-
-export type ConnectionStatus = 'initiated' | 'active' | 'degraded' | 'needs_reauth' | 'failed';
-
-/** A connection row as the backend keeps it (no tokens: those stay in the keyring). */
-export interface Connection {
-  id: string;
-  integration: string;
-  provider: string;
-  status: ConnectionStatus;
-  /** The user's own name for it, e.g. "Shared inbox". */
-  label: string | null;
-  subject: string | null;
-  email: string | null;
-  display_name: string | null;
-  requested_scopes: string[];
-  granted_scopes: string[];
-  missing_scopes: string[];
-  redirect_mode: RedirectMode;
-  /** What the provider's check call said, e.g. `{ emailAddress, messagesTotal }` for Gmail. */
-  profile: Record<string, unknown> | null;
-  last_error_code: string | null;
-  last_error_message: string | null;
-  /** Milliseconds since the epoch. */
-  last_checked_at: number | null;
-  last_check_ok: boolean | null;
-  created_at: number;
-  updated_at: number;
-}
-
-/** How revoking a disconnected connection's access at the provider went. */
-export type Revocation = 'revoked' | 'queued' | 'not_supported' | 'failed' | 'nothing_to_revoke';
-
-/** What `disconnect_connection` resolves with: the connection is gone either way. */
-export interface Disconnected {
-  connection_id: string;
-  email: string | null;
-  revocation: Revocation;
-  /** A sentence for the user, e.g. "Disconnected. Google revoked Keyport's access." */
-  message: string;
-}
-
-/** One entry of a connection's history, newest first from `connection_events`. */
-export interface ConnectionEvent {
-  id: number;
-  connection_id: string | null;
-  integration: string | null;
-  at: number;
-  /** e.g. "connect_started", "connected", "scopes_granted", "failed". */
-  kind: string;
-  code: string | null;
-  message: string | null;
-}
-
-/** An OAuth client the user set for a provider. The secret itself never leaves the backend. */
-export interface OAuthClient {
-  provider: string;
-  client_id: string;
-  has_secret: boolean;
-  updated_at: number;
-}
+// The payload types are generated from the Rust types (bindings.ts).
+export type * from './bindings';
 
 export interface ConnectOptions {
   /** A preset id of the integration; `null` lets the backend use the default one. */
@@ -112,42 +32,15 @@ export interface ConnectOptions {
   redirect?: RedirectMode | null;
 }
 
-/** What `start_connect` resolves with (the connection row exists before the browser opens). */
-export interface ConnectStarted {
-  connection_id: string;
-  flow_id: string;
-  auth_url: string;
-  redirect_mode: RedirectMode;
-  /** False when the backend could not open the browser: the user has to copy the link. */
-  browser_opened: boolean;
-}
-
-/**
- * A sign-in ended, pushed on `keyport://flow`. `flow_id` says which flow it
- * ended (deep-link results carry it too); null only when the backend could not tell.
- */
-export interface FlowEvent {
-  flow_id: string | null;
-  connection: Connection | null;
-  error: KeyportErrorPayload | null;
-}
-
 export const FLOW_EVENT = 'keyport://flow';
 export const CONNECTIONS_CHANGED_EVENT = 'keyport://connections-changed';
 
-/** The serialised error every command rejects with. */
-export interface KeyportErrorPayload {
-  code: string;
-  message: string;
-  detail?: unknown;
-}
-
 /** A backend (or IPC) failure with a stable dotted `code` and a human `message`. */
 export class KeyportError extends Error {
-  readonly code: string;
+  readonly code: AnyErrorCode;
   readonly detail?: unknown;
 
-  constructor(code: string, message: string, detail?: unknown) {
+  constructor(code: AnyErrorCode, message: string, detail?: unknown) {
     super(message);
     this.name = 'KeyportError';
     this.code = code;
@@ -156,9 +49,12 @@ export class KeyportError extends Error {
 }
 
 /** Code for failures that did not come as a typed backend error (unknown command, IPC down). */
-export const IPC_ERROR = 'ipc.failed';
+export const IPC_ERROR = 'ipc.failed' as const;
 /** Code for a reply whose shape is not what the contract says. */
-export const BAD_REPLY = 'ipc.bad_reply';
+export const BAD_REPLY = 'ipc.bad_reply' as const;
+
+/** A backend code (generated from the Rust list) or one of the UI's own. */
+export type AnyErrorCode = ErrorCode | typeof IPC_ERROR | typeof BAD_REPLY;
 
 const FALLBACK_MESSAGE = 'Keyport’s backend did not answer as expected.';
 
@@ -175,7 +71,8 @@ export function toKeyportError(raw: unknown): KeyportError {
   if (raw instanceof KeyportError) return raw;
   if (isRecord(raw) && nonEmptyString(raw.code)) {
     const message = nonEmptyString(raw.message) ? raw.message : FALLBACK_MESSAGE;
-    return new KeyportError(raw.code, message, raw.detail);
+    // The backend only sends codes from its list (bindings.ts).
+    return new KeyportError(raw.code as ErrorCode, message, raw.detail);
   }
   // Tauri itself rejects with a plain string, e.g. "command start_connect not found".
   if (nonEmptyString(raw)) return new KeyportError(IPC_ERROR, raw);
@@ -296,26 +193,6 @@ export async function setClient(provider: string, clientId: string, clientSecret
 /** Forget the OAuth client of `provider`; resolves false if there was none. */
 export function removeClient(provider: string): Promise<boolean> {
   return call<boolean>('remove_client', { provider });
-}
-
-/** Keyport-wide preferences (`get_settings` / `set_settings`). */
-export interface Settings {
-  /** How sign-ins come back to Keyport when an integration allows it; `null` = each integration's default. */
-  default_redirect: RedirectMode | null;
-  /** The https page relay sign-ins go through; `null` = none set. */
-  relay_url: string | null;
-}
-
-/** What the backend says about itself, for "Copy diagnostics". No secrets. */
-export interface BackendDiagnostics {
-  version: string;
-  os: string;
-  arch: string;
-  /** "available", or a sentence saying why the system keyring can't be used. */
-  keyring: string;
-  keyring_service: string;
-  /** Revocations still queued to be sent to providers. */
-  pending_revocations: number;
 }
 
 export function getSettings(): Promise<Settings> {

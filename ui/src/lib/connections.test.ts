@@ -53,6 +53,9 @@ function connection(overrides: Partial<Connection> = {}): Connection {
     last_check_ok: null,
     created_at: 1,
     updated_at: 1,
+    refresh_failures: 0,
+    retry_after: null,
+    last_refreshed_at: null,
     ...overrides,
   };
 }

@@ -21,6 +21,7 @@ function integration(
     configured: true,
     setup_guide: null,
     custom: false,
+    overridden: false,
   };
 }
 

@@ -36,6 +36,7 @@ export const integrations: IntegrationSummary[] = [
     configured: true,
     setup_guide: 'https://developers.google.com/identity/protocols/oauth2/native-app',
     custom: false,
+    overridden: false,
   },
   {
     id: 'google-calendar',
@@ -50,6 +51,7 @@ export const integrations: IntegrationSummary[] = [
     configured: true,
     setup_guide: null,
     custom: false,
+    overridden: false,
   },
   {
     id: 'google-drive',
@@ -64,6 +66,7 @@ export const integrations: IntegrationSummary[] = [
     configured: true,
     setup_guide: null,
     custom: false,
+    overridden: false,
   },
   {
     id: 'outlook',
@@ -78,6 +81,7 @@ export const integrations: IntegrationSummary[] = [
     configured: false,
     setup_guide: 'https://learn.microsoft.com/entra/identity-platform/quickstart-register-app',
     custom: false,
+    overridden: false,
   },
 ];
 
@@ -94,6 +98,7 @@ export const acmeMail: IntegrationSummary = {
   configured: true,
   setup_guide: null,
   custom: true,
+  overridden: false,
 };
 
 export const appInfo = { version: '0.1.0', data_dir: '/tmp/keyport/data', config_dir: '/tmp/keyport/config' };
@@ -137,6 +142,9 @@ export function connection(overrides: Partial<Connection> = {}): Connection {
     last_check_ok: true,
     created_at: now - 40 * 24 * HOUR,
     updated_at: now - 5 * 60_000,
+    refresh_failures: 0,
+    retry_after: null,
+    last_refreshed_at: null,
     ...overrides,
   };
 }

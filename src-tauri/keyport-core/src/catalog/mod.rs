@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -30,7 +31,7 @@ pub const RESERVED_PARAMS: &[&str] = &[
 ];
 
 /// How the provider's redirect reaches Keyport (RFC 8252 §7).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default, TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum RedirectMode {
     /// Private-use URI scheme `dev.keyport:/oauth/callback` (§7.1).
@@ -76,7 +77,7 @@ pub enum OfflineStyle {
     AccessType,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
 pub struct ScopePreset {
     pub id: String,

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::catalog::{RedirectMode, ScopePreset};
 use crate::loopback::Listener;
@@ -81,7 +82,7 @@ impl std::fmt::Debug for SignIn {
 }
 
 /// App-wide preferences, set in Settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct Settings {
     /// Used when the integration allows it and the caller does not choose.
     pub default_redirect: Option<RedirectMode>,
@@ -90,7 +91,7 @@ pub struct Settings {
 }
 
 /// The integration as the UI and `keyport integrations` show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 pub struct IntegrationSummary {
     pub id: String,
     pub name: String,

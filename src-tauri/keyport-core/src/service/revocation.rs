@@ -17,7 +17,7 @@ use crate::store::now_ms;
 /// Give up on a revocation after this many attempts (about two days).
 const MAX_ATTEMPTS: i64 = 60;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Revocation {
     /// The provider confirmed.
@@ -32,7 +32,7 @@ pub enum Revocation {
     NothingToRevoke,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Disconnected {
     pub connection_id: String,
     pub email: Option<String>,

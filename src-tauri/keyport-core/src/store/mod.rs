@@ -13,6 +13,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 use rusqlite::{params, Connection as Sqlite, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::catalog::RedirectMode;
 use crate::error::{Error, Result};
@@ -34,8 +35,9 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
+#[ts(rename = "ConnectionStatus")]
 pub enum Status {
     /// A flow was started; no tokens yet.
     Initiated,
@@ -111,7 +113,7 @@ fn corrupt(msg: String) -> rusqlite::Error {
 }
 
 /// A connection as stored (and shown: nothing here is secret).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
 pub struct Connection {
     pub id: String,
     pub integration: String,
@@ -125,6 +127,7 @@ pub struct Connection {
     pub granted_scopes: Vec<String>,
     pub missing_scopes: Vec<String>,
     pub redirect_mode: RedirectMode,
+    #[ts(type = "Record<string, unknown> | null")]
     pub profile: Option<serde_json::Value>,
     pub last_error_code: Option<String>,
     pub last_error_message: Option<String>,
@@ -281,7 +284,7 @@ impl PendingFlow {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
 pub struct OAuthClient {
     pub provider: String,
     pub client_id: String,
@@ -289,7 +292,8 @@ pub struct OAuthClient {
     pub updated_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
+#[ts(rename = "ConnectionEvent")]
 pub struct Event {
     pub id: i64,
     pub connection_id: Option<String>,
@@ -556,8 +560,8 @@ impl Db<'_> {
     }
 
     /// A transient failure: `degraded` with the error, no refresh before
-    /// `retry_after`. Returns whether the status changed.
-    pub fn record_transient(&self, id: &str, error: &Error, retry_after: i64) -> Result<bool> {
+    /// `retry_after`; the event log notes the change from `active`.
+    pub fn record_transient(&self, id: &str, error: &Error, retry_after: i64) -> Result<()> {
         self.atomic(|db| {
             let before: String =
                 db.conn.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
@@ -567,11 +571,10 @@ impl Db<'_> {
                  last_error_message = ?4, updated_at = ?5 WHERE id = ?1",
                 params![id, retry_after, error.code(), error.to_string(), now_ms()],
             )?;
-            let changed = before == "active";
-            if changed {
+            if before == "active" {
                 db.append_event(Some(id), None, "degraded", Some(error.code()), Some(&error.to_string()))?;
             }
-            Ok(changed)
+            Ok(())
         })
     }
 
@@ -581,7 +584,7 @@ impl Db<'_> {
         id: &str,
         error: &Error,
         missing_scopes: Option<&[String]>,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         self.atomic(|db| {
             let before: String =
                 db.conn.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
@@ -590,11 +593,10 @@ impl Db<'_> {
                  missing_scopes = COALESCE(?4, missing_scopes), retry_after = NULL, updated_at = ?5 WHERE id = ?1",
                 params![id, error.code(), error.to_string(), missing_scopes.map(to_json), now_ms()],
             )?;
-            let changed = before != "needs_reauth";
-            if changed {
+            if before != "needs_reauth" {
                 db.append_event(Some(id), None, "needs_reauth", Some(error.code()), Some(&error.to_string()))?;
             }
-            Ok(changed)
+            Ok(())
         })
     }
 
