@@ -239,6 +239,16 @@ async fn token_broker() {
     println!("\n== Token broker: `keyport token` as a whole process");
     let b = Bench::new(Config::default()).await;
     let c = b.connect("ana@firm.example", RedirectMode::DeepLink).await;
+    let mut version = Vec::new();
+    for i in 0..35 {
+        let t = Instant::now();
+        let out = b.cli(&["--version"]).output().unwrap();
+        assert!(out.status.success());
+        if i >= 5 {
+            version.push(t.elapsed());
+        }
+    }
+    stats("keyport --version", version);
     let mut cached = Vec::new();
     for i in 0..35 {
         let t = Instant::now();

@@ -462,18 +462,7 @@ async fn client(kp: &Keyport, command: ClientCommand) -> Result<()> {
             client_secret_stdin,
         } => {
             let secret = if client_secret_stdin {
-                if std::io::stdin().is_terminal() {
-                    eprintln!("Paste the client secret, then press Enter and Ctrl-D:");
-                }
-                let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s)?;
-                let s = s.trim().to_string();
-                if s.is_empty() {
-                    return Err(Error::InvalidInput(
-                        "no client secret on standard input".into(),
-                    ));
-                }
-                Some(Secret::new(s))
+                Some(read_secret_stdin("client secret")?)
             } else {
                 None
             };

@@ -1,6 +1,6 @@
 //! The integration catalog: built-in entries embedded in the binary, merged
-//! field by field with the user's `integrations.toml` (DESIGN.md "User catalog
-//! file"). A bad user file is rejected with its path, line, column and field.
+//! field by field with the user's `integrations.toml` (ARCHITECTURE.md, "The
+//! catalog file"). A bad user file is rejected with its path, line, column and field.
 
 use std::collections::BTreeMap;
 use std::path::Path;
