@@ -30,5 +30,7 @@ userinfo_url = "$base/userinfo"
 check_url = "$base/gmail/v1/users/me/profile"
 TOML
 field client_secret | ./target/debug/keyport client set google --client-id "$(field client_id)" --client-secret-stdin
+# Gmail now points at the fake provider: confirm it, as its writer would.
+./target/debug/keyport client trust gmail --yes
 echo "Fake provider at $base; Keyport data in $demo. Click \"Connect Gmail\"."
 ./target/debug/keyport-app

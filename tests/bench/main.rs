@@ -38,6 +38,7 @@ impl Bench {
         )
         .unwrap();
         let kp = Keyport::open(paths.clone()).unwrap();
+        kp.trust_endpoints("gmail").unwrap();
         kp.set_client(
             "google",
             &provider.client_id(),

@@ -226,6 +226,9 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
   writeCatalog(dirs.configDir, provider.base_url);
   const set = cli(dirs, ['client', 'set', 'google', '--client-id', provider.client_id, '--client-secret-stdin'], provider.client_secret);
   assert.equal(set.status, 0, `keyport client set failed:\n${set.stderr}`);
+  // The catalog points Gmail at the fake provider: its writer confirms it.
+  const trust = cli(dirs, ['client', 'trust', 'gmail', '--yes']);
+  assert.equal(trust.status, 0, `keyport client trust failed:\n${trust.stderr}`);
   const browser = writeBrowserScript(dirs);
 
   // 2. The app, with $BROWSER pointing at the script.

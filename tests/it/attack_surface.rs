@@ -176,11 +176,62 @@ fn csp_and_capabilities_match_the_allow_list() {
         .iter()
         .map(|p| p.as_str().unwrap())
         .collect();
+    let (core, app): (Vec<&str>, Vec<&str>) = perms.iter().partition(|p| p.starts_with("core:"));
     assert_eq!(
-        perms,
+        core,
         ["core:event:allow-listen", "core:event:allow-unlisten"],
         "no shell, filesystem or opener for the UI"
     );
+    // Exactly the commands the UI calls, each through its own permission.
+    let read =
+        |path: &str| std::fs::read_to_string(format!("{}/{path}", crate::common::REPO)).unwrap();
+    let api = read("ui/src/lib/api.ts");
+    let mut called: Vec<String> = api
+        .split("call")
+        .filter_map(|rest| rest.split_once("('").map(|(_, r)| r))
+        .filter_map(|r| r.split_once('\'').map(|(name, _)| name.to_string()))
+        .filter(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    called.sort();
+    called.dedup();
+    assert!(called.len() > 15, "{called:?}");
+    let mut granted: Vec<String> = app
+        .iter()
+        .map(|p| {
+            p.strip_prefix("allow-")
+                .expect("only allow- permissions")
+                .replace('-', "_")
+        })
+        .collect();
+    granted.sort();
+    assert_eq!(
+        granted, called,
+        "the capability grants exactly what api.ts calls"
+    );
+    let shell = read("src-tauri/keyport-app/src/shell.rs");
+    let mut registered: Vec<String> = shell
+        .split("commands::")
+        .skip(1)
+        .filter_map(|r| {
+            r.split(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .next()
+        })
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect();
+    registered.sort();
+    registered.dedup();
+    assert_eq!(
+        registered, called,
+        "every registered command is one the UI calls"
+    );
+    let defined = read("src-tauri/keyport-app/permissions/commands.toml");
+    for p in &app {
+        assert!(
+            defined.contains(&format!("identifier = \"{p}\"")),
+            "{p} is not defined in permissions/commands.toml"
+        );
+    }
     assert!(
         caps.get("remote").is_none(),
         "no remote URLs get IPC access"

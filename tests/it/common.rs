@@ -114,6 +114,18 @@ relay_url = "{RELAY_URL}"
         )
         .await
         .expect("set client");
+        self.confirm_catalog(kp);
+    }
+
+    /// Confirms the endpoints of every catalog entry that points elsewhere
+    /// than its client was saved for (here: the fake provider on 127.0.0.1),
+    /// as the person does in the window or with `keyport client trust`.
+    pub fn confirm_catalog(&self, kp: &Keyport) {
+        for i in kp.integrations().expect("integrations") {
+            if !i.unconfirmed_origins.is_empty() {
+                kp.trust_endpoints(&i.id).expect("trust endpoints");
+            }
+        }
     }
 
     pub fn command(&self) -> Command {

@@ -20,6 +20,10 @@ fn set_client_via_cli(env: &Env) {
         &format!("{}\n", env.provider.client_secret()),
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    // The test catalog points Gmail at the fake provider: confirm it, as
+    // the person who wrote that catalog entry would.
+    let trust = env.cli(&["client", "trust", "gmail", "--yes"]);
+    assert!(trust.status.success(), "{}", stderr(&trust));
     let list = env.cli(&["client", "list", "--json"]);
     let clients: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(clients[0]["provider"], "google");
@@ -250,6 +254,7 @@ async fn settings_choose_the_default_redirect_and_relay_page() {
          redirect_modes = [\"relay\"]\n"
     ));
     let kp = env.keyport();
+    env.confirm_catalog(&kp);
     let relay = kp
         .initiate("acme", ConnectOptions::default())
         .await

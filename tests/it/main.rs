@@ -13,3 +13,4 @@ mod concurrency;
 mod connect;
 mod crash;
 mod health;
+mod security;

@@ -67,6 +67,13 @@ pub async fn set_client(
         .await
 }
 
+/// The person confirmed an integration's servers (they wrote its catalog
+/// entry); answers the origins confirmed.
+#[tauri::command]
+pub fn trust_endpoints(state: State<'_, AppState>, integration: String) -> Result<Vec<String>> {
+    state.keyport()?.trust_endpoints(&integration)
+}
+
 #[tauri::command]
 pub async fn remove_client(state: State<'_, AppState>, provider: String) -> Result<bool> {
     state.keyport()?.remove_client(&provider).await
@@ -127,13 +134,9 @@ pub async fn start_connect(
 /// Opens the browser for a started flow and, in loopback mode, serves the
 /// redirect in the background; the result arrives as a `keyport://flow` event.
 fn follow(app: &AppHandle, state: &AppState, kp: Keyport, started: SignIn) -> StartedConnect {
-    let browser_opened = match keyport_core::browser::open_with_env(&started.auth_url) {
-        Some(r) => r.is_ok(),
-        None => app
-            .opener()
-            .open_url(&started.auth_url, None::<&str>)
-            .is_ok(),
-    };
+    // The core's opener: $BROWSER, the desktop portal, then the OS default
+    // (the URL on no command line where the portal exists).
+    let browser_opened = keyport_core::browser::open(&started.auth_url).is_ok();
     state
         .auth_urls
         .lock()
@@ -174,7 +177,7 @@ fn follow(app: &AppHandle, state: &AppState, kp: Keyport, started: SignIn) -> St
 
 /// Opens a started flow's authorization URL again ("Open again").
 #[tauri::command]
-pub fn open_auth_url(app: AppHandle, state: State<'_, AppState>, flow_id: String) -> Result<bool> {
+pub fn open_auth_url(state: State<'_, AppState>, flow_id: String) -> Result<bool> {
     let url = state
         .auth_urls
         .lock()
@@ -182,10 +185,7 @@ pub fn open_auth_url(app: AppHandle, state: State<'_, AppState>, flow_id: String
         .get(&flow_id)
         .cloned()
         .ok_or_else(|| Error::FlowNotFound(flow_id.clone()))?;
-    Ok(match keyport_core::browser::open_with_env(&url) {
-        Some(r) => r.is_ok(),
-        None => app.opener().open_url(&url, None::<&str>).is_ok(),
-    })
+    Ok(keyport_core::browser::open(&url).is_ok())
 }
 
 #[tauri::command]

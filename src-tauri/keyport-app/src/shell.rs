@@ -61,8 +61,12 @@ pub fn run(initial_url: Option<String>) -> i32 {
     };
     let app = tauri::Builder::default()
         // First, so a second instance forwards its URL and exits early.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            focus(app);
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // Started again by the person: come forward. A forwarded deep
+            // link decides for itself (see `deep_link`).
+            if !argv.iter().any(|a| keyport_core::callback::is_deep_link(a)) {
+                focus(app);
+            }
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
@@ -80,6 +84,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
             commands::list_clients,
             commands::set_client,
             commands::remove_client,
+            commands::trust_endpoints,
             commands::connection_events,
             commands::rename_connection,
             commands::reconnect_connection,
@@ -222,38 +227,62 @@ pub(crate) fn focus(app: &AppHandle) {
     }
 }
 
-/// A `dev.keyport:` URL reached the app: bring the window forward and, for a
-/// callback, complete the sign-in. Bad links are logged and reported, never
-/// fatal.
+/// A `dev.keyport:` URL reached the app. Any web page can open one, so a
+/// link that belongs to no sign-in started here changes nothing: no row,
+/// no dialog (no flow event), no focus. Bringing the window forward is
+/// rate-limited, so a page opening links in a loop cannot keep stealing it.
 fn deep_link(app: &AppHandle, url: String) {
-    focus(app);
     if url
         .trim_end_matches('/')
         .eq_ignore_ascii_case("dev.keyport:/open")
     {
+        focus_rate_limited(app);
         return;
     }
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
-        let mut flow_id = None;
-        let result = match (
+        let (kp, cb) = match (
             state.keyport(),
             keyport_core::callback::parse_deep_link(&url),
         ) {
-            (Ok(kp), Ok(cb)) => {
-                flow_id = kp.flow_for_state(&cb.state);
-                kp.complete(cb).await
+            (Ok(kp), Ok(cb)) => (kp.clone(), cb),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(code = e.code(), "deep link rejected: {e}");
+                return;
             }
-            (Err(e), _) | (_, Err(e)) => Err(e),
         };
+        let Some(flow_id) = kp.flow_for_state(&cb.state) else {
+            // Nothing to show for a sign-in nobody started here.
+            if let Err(e) = kp.complete(cb).await {
+                tracing::warn!(code = e.code(), "deep link rejected: {e}");
+            }
+            return;
+        };
+        focus_rate_limited(&app);
+        let result = kp.complete(cb).await;
         match &result {
             Ok(c) => tracing::info!(connection = %c.id, "deep link completed a sign-in"),
             Err(e) => tracing::warn!(code = e.code(), "deep link rejected: {e}"),
         }
-        emit_flow(&app, flow_id, result);
+        emit_flow(&app, Some(flow_id), result);
     });
 }
+
+/// Brings the window forward at most once per [`FOCUS_INTERVAL`].
+fn focus_rate_limited(app: &AppHandle) {
+    static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if last.is_some_and(|t| t.elapsed() < FOCUS_INTERVAL) {
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    drop(last);
+    focus(app);
+}
+
+/// The shortest time between two deep links bringing the window forward.
+const FOCUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub(crate) fn emit_flow(
     app: &AppHandle,

@@ -162,6 +162,16 @@ pub enum ClientCommand {
     },
     /// Remove a provider's client and its secret.
     Remove { provider: String },
+    /// Let an integration whose catalog entry points at other servers than
+    /// its provider's use the provider's client (only for an entry you
+    /// wrote yourself).
+    Trust {
+        /// Integration id (see `keyport integrations`).
+        integration: String,
+        /// Do not ask; confirm at once.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// What a process was started to do.
@@ -363,17 +373,35 @@ fn integrations(kp: &Keyport, json: bool) -> Result<()> {
     }
     let mut out = String::new();
     out.push_str(&format!(
-        "{:<18} {:<26} {:<10} {:<10} {}\n",
-        "ID", "NAME", "PROVIDER", "REDIRECT", "CLIENT"
+        "{:<18} {:<26} {:<10} {:<10} {:<7} {}\n",
+        "ID", "NAME", "PROVIDER", "REDIRECT", "CLIENT", "NOTE"
     ));
     for i in &all {
+        let mut notes = Vec::new();
+        if i.custom {
+            notes.push("custom (your catalog file)".to_string());
+        }
+        if i.overridden {
+            notes.push("overridden by your catalog file".to_string());
+        }
+        if !i.unconfirmed_origins.is_empty() {
+            notes.push(format!(
+                "sends to {}: confirm with `keyport client trust {}`",
+                i.unconfirmed_origins.join(", "),
+                i.id
+            ));
+        }
+        if !i.pkce {
+            notes.push("PKCE off".to_string());
+        }
         out.push_str(&format!(
-            "{:<18} {:<26} {:<10} {:<10} {}\n",
+            "{:<18} {:<26} {:<10} {:<10} {:<7} {}\n",
             i.id,
             i.name,
             i.provider,
             i.redirect.as_str(),
-            if i.configured { "set" } else { "needed" }
+            if i.configured { "set" } else { "needed" },
+            notes.join("; ")
         ));
     }
     print!("{out}");
@@ -483,6 +511,43 @@ async fn client(kp: &Keyport, command: ClientCommand) -> Result<()> {
                     if c.has_secret { "set" } else { "not set" }
                 );
             }
+            Ok(())
+        }
+        ClientCommand::Trust { integration, yes } => {
+            let summary = kp
+                .integrations()?
+                .into_iter()
+                .find(|i| i.id == integration)
+                .ok_or_else(|| Error::IntegrationUnknown(integration.clone()))?;
+            if summary.unconfirmed_origins.is_empty() {
+                println!(
+                    "{} uses only the servers its client was saved for; nothing to confirm.",
+                    summary.name
+                );
+                return Ok(());
+            }
+            let origins = summary.unconfirmed_origins.join(", ");
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    return Err(Error::InvalidInput(format!(
+                        "{} would send sign-ins and tokens to {origins}; pass --yes to confirm without a terminal",
+                        summary.name
+                    )));
+                }
+                eprint!(
+                    "{} would send your sign-in, the {} client secret and your tokens to {origins}.\n\
+                     Only confirm if you wrote this catalog entry yourself. Type \"yes\" to confirm: ",
+                    summary.name, summary.provider
+                );
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != "yes" {
+                    return Err(Error::Cancelled);
+                }
+            }
+            kp.trust_endpoints(&integration)?;
+            println!("{} may now use {origins}.", summary.name);
             Ok(())
         }
         ClientCommand::Remove { provider } => {

@@ -1,6 +1,8 @@
 //! `keyport reset`: removes everything Keyport keeps on this machine — every
-//! keyring entry it made (tokens, client secrets, sign-in verifiers) and the
-//! data folder. The config folder (the user's catalog file) is left alone.
+//! keyring entry it made (tokens, client secrets, sign-in verifiers) and its
+//! own files in the data folder, then the folder if nothing else is in it.
+//! Other files in the folder and the config folder (the user's catalog
+//! file) are left alone.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -31,12 +33,22 @@ pub async fn run(paths: Paths, yes: bool) -> Result<()> {
     if paths.database().exists() {
         removed = Keyport::open(paths.clone())?.delete_all_secrets().await?;
     }
-    if paths.data_dir.exists() {
-        std::fs::remove_dir_all(&paths.data_dir)
-            .map_err(|e| Error::Io(format!("cannot remove {}: {e}", paths.data_dir.display())))?;
+    for own in paths.own_files() {
+        let removed = if own.is_dir() {
+            std::fs::remove_dir_all(&own)
+        } else {
+            std::fs::remove_file(&own)
+        };
+        match removed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io(format!("cannot remove {}: {e}", own.display()))),
+        }
     }
+    // Only when empty: the folder may hold files that are not Keyport's.
+    let _ = std::fs::remove_dir(&paths.data_dir);
     println!(
-        "Keyport was reset: {removed} keyring entries (service {}) and {} removed. Your catalog file in {} was kept.",
+        "Keyport was reset: {removed} keyring entries (service {}) and Keyport's files in {} removed. Your catalog file in {} was kept.",
         keyring_service(&paths),
         paths.data_dir.display(),
         paths.config_dir.display()

@@ -21,6 +21,18 @@ pub enum Error {
         field: String,
         message: String,
     },
+    #[error("{file} can be changed by other users of this computer, so Keyport does not use it. Run `chmod go-w {file}` and restart Keyport.")]
+    CatalogUnsafe { file: String },
+    #[error(
+        "{name} would send your sign-in and tokens to {}, which the OAuth client for {provider} was not saved for. If you wrote this catalog entry yourself, confirm it in the Keyport window or with `keyport client trust {id}`.",
+        .origins.join(", ")
+    )]
+    UntrustedEndpoints {
+        id: String,
+        name: String,
+        provider: String,
+        origins: Vec<String>,
+    },
     #[error("There is no integration called \"{0}\". Run `keyport integrations` to see them.")]
     IntegrationUnknown(String),
     #[error(
@@ -42,6 +54,10 @@ pub enum Error {
     StateMismatch,
     #[error("There is no sign-in \"{0}\" in progress.")]
     FlowNotFound(String),
+    #[error("This sign-in response came the wrong way: the sign-in waits for a {} redirect. Start the connection again from Keyport if it does not finish.", .expected.as_str())]
+    WrongChannel {
+        expected: crate::catalog::RedirectMode,
+    },
     #[error("This sign-in response was already used. Start the connection again from Keyport.")]
     StateReused,
     #[error("The sign-in took longer than 10 minutes and expired. Start the connection again.")]
@@ -137,6 +153,8 @@ fn said(description: &Option<String>) -> String {
 /// union is generated from it, and a test checks each variant's code is here.
 pub const CODES: &[&str] = &[
     "catalog.invalid",
+    "catalog.unsafe_permissions",
+    "integration.untrusted_endpoints",
     "integration.unknown",
     "integration.not_configured",
     "input.invalid",
@@ -145,6 +163,7 @@ pub const CODES: &[&str] = &[
     "oauth.state_reused",
     "oauth.flow_expired",
     "oauth.flow_not_found",
+    "oauth.wrong_channel",
     "oauth.access_denied",
     "oauth.authorization_failed",
     "oauth.missing_code",
@@ -188,12 +207,15 @@ impl Error {
         use Error::*;
         match self {
             CatalogInvalid { .. } => "catalog.invalid",
+            CatalogUnsafe { .. } => "catalog.unsafe_permissions",
+            UntrustedEndpoints { .. } => "integration.untrusted_endpoints",
             IntegrationUnknown(_) => "integration.unknown",
             IntegrationNotConfigured { .. } => "integration.not_configured",
             InvalidInput(_) => "input.invalid",
             DeepLinkInvalid(_) => "deeplink.invalid",
             StateMismatch => "oauth.state_mismatch",
             FlowNotFound(_) => "oauth.flow_not_found",
+            WrongChannel { .. } => "oauth.wrong_channel",
             StateReused => "oauth.state_reused",
             FlowExpired => "oauth.flow_expired",
             AccessDenied { .. } => "oauth.access_denied",
@@ -256,6 +278,9 @@ impl Error {
             }
             Error::ProviderError(status) | Error::RevocationFailed { status } => {
                 Some(serde_json::json!({ "status": status }))
+            }
+            Error::UntrustedEndpoints { id, origins, .. } => {
+                Some(serde_json::json!({ "integration": id, "origins": origins }))
             }
             Error::IntegrationNotConfigured { provider, .. } => {
                 Some(serde_json::json!({ "provider": provider }))
@@ -338,6 +363,13 @@ mod tests {
                 message: "m".into(),
             },
             Error::IntegrationUnknown("x".into()),
+            Error::CatalogUnsafe { file: "f".into() },
+            Error::UntrustedEndpoints {
+                id: "gmail".into(),
+                name: "Gmail".into(),
+                provider: "google".into(),
+                origins: vec!["https://evil.example".into()],
+            },
             Error::IntegrationNotConfigured {
                 name: "Gmail".into(),
                 provider: "google".into(),
@@ -348,6 +380,9 @@ mod tests {
             Error::DeepLinkInvalid("x".into()),
             Error::StateMismatch,
             Error::FlowNotFound("f".into()),
+            Error::WrongChannel {
+                expected: crate::catalog::RedirectMode::Loopback,
+            },
             Error::StateReused,
             Error::FlowExpired,
             Error::AccessDenied { description: None },

@@ -60,6 +60,13 @@ impl Http {
     /// Sends one request; 5xx and 429 come back as [`HttpError::Status`].
     pub async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let (parts, body) = request.into_parts();
+        // Method, host and path only: queries and bodies carry codes and tokens.
+        tracing::debug!(
+            method = %parts.method,
+            host = parts.uri.host().unwrap_or(""),
+            path = parts.uri.path(),
+            "provider request"
+        );
         let mut req = self
             .client
             .request(parts.method, parts.uri.to_string())
@@ -69,6 +76,7 @@ impl Http {
         }
         let mut resp = req.send().await.map_err(describe)?;
         let status = resp.status();
+        tracing::trace!(status = status.as_u16(), "provider reply");
         if status.is_server_error() || status.as_u16() == 429 {
             return Err(HttpError::Status {
                 status: status.as_u16(),

@@ -7,15 +7,21 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::callback::{self, Callback};
 use crate::error::{Error, Result};
 use crate::store::Connection;
 
 const MAX_REQUEST: usize = 16 * 1024;
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may take to send its request head.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
+/// Connections read at once; more are dropped until one ends.
+const MAX_CONNECTIONS: usize = 64;
 
 pub struct Listener {
     v4: TcpListener,
@@ -71,56 +77,98 @@ impl Listener {
     }
 
     /// Answers requests until one carries `state`, then hands back its
-    /// callback and the connection to answer it on. Other paths and other
-    /// states are refused without ending the wait; requests from outside
-    /// the loopback range are dropped.
+    /// callback and the connection to answer it on. Each connection is read
+    /// by its own task with a short header timeout, so idle or slow local
+    /// connections cannot starve the real callback. Other paths and other
+    /// states are refused without ending the wait; requests from outside the
+    /// loopback range, or (on Linux) from another user's process, too.
     pub async fn next_callback(&self, state: &str) -> (Callback, Reply) {
+        let state: Arc<str> = Arc::from(state);
+        let (found, mut arrived) = mpsc::channel::<(Callback, TcpStream)>(1);
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let own_uid = peer::own_uid();
         loop {
-            let Ok((mut stream, peer)) = self.accept().await else {
-                continue;
+            let (mut stream, addr) = tokio::select! {
+                Some((cb, stream)) = arrived.recv() => return (cb, Reply { stream }),
+                accepted = self.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(_) => continue,
+                },
             };
-            if !peer.ip().is_loopback() {
+            if !addr.ip().is_loopback() {
                 continue;
             }
-            let Some(target) = read_request_target(&mut stream).await else {
-                respond(
-                    &mut stream,
-                    400,
-                    "Bad request",
-                    "Keyport could not read this request.",
-                )
-                .await;
-                continue;
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                continue; // too many open connections: drop this one
             };
-            let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
-            if path != "/callback" {
-                respond(&mut stream, 404, "Not found", "There is nothing here.").await;
-                continue;
-            }
-            let cb = match callback::parse_query(query) {
-                Ok(cb) => cb,
-                Err(e) => {
-                    respond(&mut stream, 400, "Not a sign-in response", &e.to_string()).await;
-                    continue;
+            let ours = stream.local_addr().ok();
+            let state = state.clone();
+            let found = found.clone();
+            tokio::spawn(async move {
+                let _slot = slot;
+                if let (Some(uid), Some(local)) = (own_uid, ours) {
+                    if peer::owner(addr, local) != Some(uid) {
+                        tracing::warn!(
+                            code = "loopback.foreign_peer",
+                            "loopback request from another user's process refused"
+                        );
+                        respond(
+                            &mut stream,
+                            403,
+                            "Not your sign-in",
+                            "This sign-in belongs to another user of this computer.",
+                        )
+                        .await;
+                        return;
+                    }
                 }
-            };
-            if cb.state != state {
-                tracing::warn!(
-                    code = "oauth.state_mismatch",
-                    "loopback request with another state ignored"
-                );
-                respond(
-                    &mut stream,
-                    400,
-                    "Not this sign-in",
-                    "This response does not belong to the sign-in Keyport is waiting for.",
-                )
-                .await;
-                continue;
-            }
-            return (cb, Reply { stream });
+                if let Some(cb) = screen(&mut stream, &state).await {
+                    let _ = found.send((cb, stream)).await;
+                }
+            });
         }
     }
+}
+
+/// Reads one request; answers it unless it is the callback for `state`.
+async fn screen(stream: &mut TcpStream, state: &str) -> Option<Callback> {
+    let Some(target) = read_request_target(stream).await else {
+        respond(
+            stream,
+            400,
+            "Bad request",
+            "Keyport could not read this request.",
+        )
+        .await;
+        return None;
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    if path != "/callback" {
+        respond(stream, 404, "Not found", "There is nothing here.").await;
+        return None;
+    }
+    let cb = match callback::parse_query(query) {
+        Ok(cb) => cb,
+        Err(e) => {
+            respond(stream, 400, "Not a sign-in response", &e.to_string()).await;
+            return None;
+        }
+    };
+    if cb.state != state {
+        tracing::warn!(
+            code = "oauth.state_mismatch",
+            "loopback request with another state ignored"
+        );
+        respond(
+            stream,
+            400,
+            "Not this sign-in",
+            "This response does not belong to the sign-in Keyport is waiting for.",
+        )
+        .await;
+        return None;
+    }
+    Some(cb)
 }
 
 /// The browser's request that carried the callback, waiting for the page
@@ -179,6 +227,7 @@ async fn read_request_target(stream: &mut TcpStream) -> Option<String> {
 async fn respond(stream: &mut TcpStream, status: u16, title: &str, message: &str) {
     let reason = match status {
         200 => "OK",
+        403 => "Forbidden",
         404 => "Not Found",
         _ => "Bad Request",
     };
@@ -192,6 +241,97 @@ async fn respond(stream: &mut TcpStream, status: u16, title: &str, message: &str
     let _ = stream.write_all(head.as_bytes()).await;
     let _ = stream.write_all(body.as_bytes()).await;
     let _ = stream.shutdown().await;
+}
+
+/// Which local user a loopback TCP peer belongs to. On Linux the kernel
+/// lists every socket with its owner in `/proc/net/tcp` and `/proc/net/tcp6`;
+/// elsewhere the check is not made.
+mod peer {
+    use std::net::{IpAddr, SocketAddr};
+
+    /// This process's user id (`None` where sockets carry no owner).
+    pub fn own_uid() -> Option<u32> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
+
+    /// The owner of the socket connected from `peer` to `local`.
+    pub fn owner(peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+        ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .find_map(|table| {
+                let text = std::fs::read_to_string(table).ok()?;
+                find(&text, peer, local)
+            })
+    }
+
+    /// The `uid` column of the row whose local address is `peer` and whose
+    /// remote address is `local` (the client's side of the connection).
+    pub fn find(table: &str, peer: SocketAddr, local: SocketAddr) -> Option<u32> {
+        let (want_local, want_remote) = (hex(peer), hex(local));
+        table.lines().skip(1).find_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (l, r, uid) = (cols.get(1)?, cols.get(2)?, cols.get(7)?);
+            (want_local.iter().any(|w| l.eq_ignore_ascii_case(w))
+                && want_remote.iter().any(|w| r.eq_ignore_ascii_case(w)))
+            .then(|| uid.parse().ok())
+            .flatten()
+        })
+    }
+
+    /// The kernel's spellings of an address: 32-bit words in host order,
+    /// the port in hex; an IPv4 address also as its IPv6-mapped form.
+    fn hex(addr: SocketAddr) -> Vec<String> {
+        let port = format!("{:04X}", addr.port());
+        let host_order = |octets: &[u8]| -> String {
+            octets
+                .chunks(4)
+                .map(|w| {
+                    let mut b = [w[0], w[1], w[2], w[3]];
+                    if cfg!(target_endian = "little") {
+                        b.reverse();
+                    }
+                    format!("{:08X}", u32::from_be_bytes(b))
+                })
+                .collect()
+        };
+        match addr.ip() {
+            IpAddr::V4(ip) => vec![
+                format!("{}:{port}", host_order(&ip.octets())),
+                format!("{}:{port}", host_order(&ip.to_ipv6_mapped().octets())),
+            ],
+            IpAddr::V6(ip) => vec![format!("{}:{port}", host_order(&ip.octets()))],
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reads_the_owner_from_the_kernel_table() {
+            // Two rows as Linux prints them: 127.0.0.1:34567 -> 127.0.0.1:8080
+            // (uid 1000) and the listener's side (uid 0).
+            let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+   0: 0100007F:8707 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 1 1 0000000000000000 20 4 30 10 -1\n   \
+   1: 0100007F:1F90 0100007F:8707 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0000000000000000 20 4 30 10 -1\n";
+            let peer: SocketAddr = "127.0.0.1:34567".parse().unwrap();
+            let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+            assert_eq!(find(table, peer, local), Some(1000));
+            assert_eq!(find(table, local, peer), Some(0));
+            let v6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   \
+   0: 00000000000000000000000001000000:8707 00000000000000000000000001000000:1F90 01 00000000:00000000 00:00000000 00000000   65534        0 3 1 0000000000000000 20 4 30 10 -1\n";
+            let peer: SocketAddr = "[::1]:34567".parse().unwrap();
+            let local: SocketAddr = "[::1]:8080".parse().unwrap();
+            assert_eq!(find(v6, peer, local), Some(65534));
+            assert_eq!(find(v6, local, peer), None);
+        }
+    }
 }
 
 fn escape(s: &str) -> String {

@@ -24,10 +24,19 @@ use crate::http::{Http, HttpError};
 use crate::secrets::Secret;
 
 /// The OpenID Connect `id_token` Google and Microsoft add to token replies.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+/// Its `Debug` never shows the token (the oauth2 crate prints extra fields).
+#[derive(Clone, Default, Deserialize, Serialize)]
 pub struct IdTokenFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
+}
+
+impl std::fmt::Debug for IdTokenFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdTokenFields")
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 impl ExtraTokenFields for IdTokenFields {}
 
@@ -251,7 +260,18 @@ struct Claims {
     name: Option<String>,
     #[serde(default)]
     aud: Option<serde_json::Value>,
+    #[serde(default)]
+    iss: Option<String>,
+    #[serde(default)]
+    azp: Option<String>,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    tid: Option<String>,
 }
+
+/// Clock skew tolerated on an id_token's `exp`.
+const ID_TOKEN_LEEWAY_SECS: i64 = 300;
 
 impl Claims {
     fn identity(self, what: &str) -> Result<Identity> {
@@ -274,7 +294,16 @@ impl Claims {
 /// The claims of an id_token received directly from the token endpoint over
 /// TLS (OIDC Core §3.1.3.7 allows skipping the signature check then); the
 /// audience must be our client.
-pub fn id_token_identity(id_token: &Secret, client_id: &str) -> Result<Identity> {
+/// OpenID Connect Core §3.1.3.7: `aud` names this client, `azp` (when
+/// present, and required with several audiences) is this client, `exp` has
+/// not passed, and `iss` is the integration's issuer when the catalog names
+/// one. The token came straight from the token endpoint over TLS, so its
+/// signature is not checked (§3.1.3.7 point 6).
+pub fn id_token_identity(
+    id_token: &Secret,
+    client_id: &str,
+    issuer: Option<&str>,
+) -> Result<Identity> {
     let payload = id_token
         .expose()
         .split('.')
@@ -294,6 +323,40 @@ pub fn id_token_identity(id_token: &Secret, client_id: &str) -> Result<Identity>
         return Err(Error::Identity(
             "the id_token was issued to another client".into(),
         ));
+    }
+    let several_audiences = matches!(&claims.aud, Some(serde_json::Value::Array(a)) if a.len() > 1);
+    match &claims.azp {
+        Some(azp) if azp != client_id => {
+            return Err(Error::Identity(
+                "the id_token was issued to another client (azp)".into(),
+            ))
+        }
+        None if several_audiences => {
+            return Err(Error::Identity(
+                "the id_token names several audiences but no authorized party".into(),
+            ))
+        }
+        _ => {}
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    match claims.exp {
+        Some(exp) if exp + ID_TOKEN_LEEWAY_SECS >= now => {}
+        Some(_) => return Err(Error::Identity("the id_token has expired".into())),
+        None => return Err(Error::Identity("the id_token has no expiry".into())),
+    }
+    if let Some(expected) = issuer {
+        let expected = match &claims.tid {
+            Some(tid) => expected.replace("{tenantid}", tid),
+            None => expected.to_string(),
+        };
+        if claims.iss.as_deref() != Some(expected.as_str()) {
+            return Err(Error::Identity(
+                "the id_token comes from another issuer".into(),
+            ));
+        }
     }
     claims.identity("id_token")
 }
@@ -321,7 +384,7 @@ pub async fn identity(
         return claims.identity("userinfo reply");
     }
     match &tokens.id_token {
-        Some(id) => id_token_identity(id, &creds.client_id),
+        Some(id) => id_token_identity(id, &creds.client_id, integration.issuer.as_deref()),
         None => Err(Error::Identity(
             "the provider sent no id_token and the integration has no userinfo_url".into(),
         )),
@@ -422,6 +485,54 @@ mod tests {
         assert!(scopes.contains(&"offline_access".to_string()));
     }
 
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    #[test]
+    fn id_token_issuer_expiry_and_authorized_party_are_checked() {
+        let google = Some("https://accounts.google.com");
+        let good = serde_json::json!({"sub":"42","aud":"cid","azp":"cid",
+            "iss":"https://accounts.google.com","exp":now() + 600});
+        assert!(id_token_identity(&jwt(good.clone()), "cid", google).is_ok());
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = good.clone();
+            c[k] = v;
+            id_token_identity(&jwt(c), "cid", google)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(with("iss", "https://evil.example".into()).contains("another issuer"));
+        assert!(with("exp", (now() - 3600).into()).contains("expired"));
+        assert!(with("azp", "other-client".into()).contains("azp"));
+        let mut no_exp = good.clone();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert!(id_token_identity(&jwt(no_exp), "cid", google).is_err());
+        let mut two = good.clone();
+        two["aud"] = serde_json::json!(["cid", "other"]);
+        two.as_object_mut().unwrap().remove("azp");
+        assert!(id_token_identity(&jwt(two), "cid", google).is_err());
+        // Microsoft's multi-tenant issuer names the tenant of the token.
+        let ms = Some("https://login.microsoftonline.com/{tenantid}/v2.0");
+        let t = serde_json::json!({"sub":"7","aud":"cid","tid":"t-1","exp":now() + 60,
+            "iss":"https://login.microsoftonline.com/t-1/v2.0"});
+        assert!(id_token_identity(&jwt(t.clone()), "cid", ms).is_ok());
+        let mut other_tenant = t;
+        other_tenant["iss"] = "https://login.microsoftonline.com/t-2/v2.0".into();
+        assert!(id_token_identity(&jwt(other_tenant), "cid", ms).is_err());
+    }
+
+    #[test]
+    fn token_reply_debug_hides_the_id_token() {
+        let fields: IdTokenFields =
+            serde_json::from_str(r#"{"id_token":"eyJhbGciOi.secret-part.sig"}"#).unwrap();
+        let shown = format!("{fields:?}");
+        assert!(!shown.contains("secret-part"), "{shown}");
+    }
+
     fn jwt(claims: serde_json::Value) -> Secret {
         let e = |v: &serde_json::Value| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
@@ -435,18 +546,19 @@ mod tests {
 
     #[test]
     fn id_token_identity_checks_audience() {
-        let t = jwt(serde_json::json!({"sub":"42","email":"a@b.example","aud":"cid"}));
-        let id = id_token_identity(&t, "cid").unwrap();
+        let t =
+            jwt(serde_json::json!({"sub":"42","email":"a@b.example","aud":"cid","exp":now() + 60}));
+        let id = id_token_identity(&t, "cid", None).unwrap();
         assert_eq!(
             (id.subject.as_str(), id.email.as_deref()),
             ("42", Some("a@b.example"))
         );
         assert_eq!(
-            id_token_identity(&t, "other").unwrap_err().code(),
+            id_token_identity(&t, "other", None).unwrap_err().code(),
             "identity.failed"
         );
         assert_eq!(
-            id_token_identity(&Secret::new("garbage"), "cid")
+            id_token_identity(&Secret::new("garbage"), "cid", None)
                 .unwrap_err()
                 .code(),
             "identity.failed"

@@ -18,6 +18,14 @@ impl Paths {
     pub fn from_env() -> Result<Paths> {
         let pick = |var: &str, base: Option<PathBuf>| -> Result<PathBuf> {
             match std::env::var_os(var) {
+                // A relative folder would depend on where a command runs
+                // (and `keyport reset` would clean the wrong place).
+                Some(v) if !v.is_empty() && !Path::new(&v).is_absolute() => {
+                    Err(Error::InvalidInput(format!(
+                        "{var} must be an absolute path, not {}",
+                        Path::new(&v).display()
+                    )))
+                }
                 Some(v) if !v.is_empty() => Ok(PathBuf::from(v)),
                 _ => base
                     .map(|b| b.join(APP_ID))
@@ -63,6 +71,21 @@ impl Paths {
 
     pub fn locks_dir(&self) -> PathBuf {
         self.data_dir.join("locks")
+    }
+
+    /// Every file and folder Keyport itself creates in the data folder (the
+    /// database with its WAL files, the log, the lock folder): what `keyport
+    /// reset` removes. The data folder may be shared with other files.
+    pub fn own_files(&self) -> Vec<PathBuf> {
+        let db = self.database().display().to_string();
+        vec![
+            self.database(),
+            PathBuf::from(format!("{db}-wal")),
+            PathBuf::from(format!("{db}-shm")),
+            PathBuf::from(format!("{db}-journal")),
+            self.log_file(),
+            self.locks_dir(),
+        ]
     }
 }
 

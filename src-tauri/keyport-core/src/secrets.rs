@@ -16,9 +16,16 @@ use crate::error::{Error, Result};
 /// The keyring service name of the default data folder.
 pub const SERVICE: &str = "dev.keyport";
 
-/// A string that must never be shown: `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A string that must never be shown: `Debug` and `Display` print
+/// `[redacted]`, and it has no `Serialize`, so no DTO, IPC reply or log
+/// field can carry one by accident. Only the keyring record below writes the
+/// value, through [`Secret::expose`].
+///
+/// ```compile_fail,E0277
+/// fn serialisable<T: serde::Serialize>() {}
+/// serialisable::<keyport_core::secrets::Secret>();
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
@@ -45,21 +52,60 @@ impl fmt::Display for Secret {
 }
 
 /// A connection's tokens, stored as one keyring value.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct TokenSet {
     pub access_token: Secret,
-    #[serde(default)]
     pub refresh_token: Option<Secret>,
     /// Unix seconds; `None` when the provider gave no lifetime.
-    #[serde(default)]
     pub expires_at: Option<i64>,
-    #[serde(default)]
     pub scopes: Vec<String>,
-    #[serde(default = "bearer")]
     pub token_type: String,
     /// Unix seconds when the provider issued these tokens.
-    #[serde(default)]
     pub obtained_at: i64,
+}
+
+/// The keyring value of a [`TokenSet`]: the one serialised form of secrets.
+#[derive(Serialize, Deserialize)]
+struct StoredTokenSet {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default = "bearer")]
+    token_type: String,
+    #[serde(default)]
+    obtained_at: i64,
+}
+
+impl TokenSet {
+    fn to_keyring(&self) -> Result<Secret> {
+        let stored = StoredTokenSet {
+            access_token: self.access_token.expose().to_string(),
+            refresh_token: self.refresh_token.as_ref().map(|r| r.expose().to_string()),
+            expires_at: self.expires_at,
+            scopes: self.scopes.clone(),
+            token_type: self.token_type.clone(),
+            obtained_at: self.obtained_at,
+        };
+        serde_json::to_string(&stored)
+            .map(Secret::new)
+            .map_err(|e| Error::KeyringUnavailable(format!("cannot encode tokens: {e}")))
+    }
+
+    fn from_keyring(value: &Secret) -> Option<TokenSet> {
+        let s: StoredTokenSet = serde_json::from_str(value.expose()).ok()?;
+        Some(TokenSet {
+            access_token: Secret::new(s.access_token),
+            refresh_token: s.refresh_token.map(Secret::new),
+            expires_at: s.expires_at,
+            scopes: s.scopes,
+            token_type: s.token_type,
+            obtained_at: s.obtained_at,
+        })
+    }
 }
 
 fn bearer() -> String {
@@ -161,18 +207,20 @@ impl SecretStore {
     }
 
     pub fn set_tokens(&self, connection_id: &str, tokens: &TokenSet) -> Result<()> {
-        let json = serde_json::to_string(tokens)
-            .map_err(|e| Error::KeyringUnavailable(format!("cannot encode tokens: {e}")))?;
-        self.set(&SecretKey::Connection(connection_id.to_string()), &json)
+        let value = tokens.to_keyring()?;
+        self.set(
+            &SecretKey::Connection(connection_id.to_string()),
+            value.expose(),
+        )
     }
 
     pub fn get_tokens(&self, connection_id: &str) -> Result<Option<TokenSet>> {
         match self.get(&SecretKey::Connection(connection_id.to_string()))? {
             None => Ok(None),
             // A damaged value is reported without echoing it.
-            Some(v) => serde_json::from_str(v.expose())
+            Some(v) => TokenSet::from_keyring(&v)
                 .map(Some)
-                .map_err(|_| Error::SecretMissing),
+                .ok_or(Error::SecretMissing),
         }
     }
 

@@ -191,6 +191,11 @@ export async function setClient(provider: string, clientId: string, clientSecret
 }
 
 /** Forget the OAuth client of `provider`; resolves false if there was none. */
+/** Lets an integration whose catalog entry points elsewhere use its provider's client. */
+export function trustEndpoints(integration: string): Promise<string[]> {
+  return callList<string>('trust_endpoints', 'servers', { integration });
+}
+
 export function removeClient(provider: string): Promise<boolean> {
   return call<boolean>('remove_client', { provider });
 }

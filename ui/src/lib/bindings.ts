@@ -7,7 +7,16 @@ export type IntegrationSummary = { id: string, name: string, provider: string, d
 /**
  * A built-in changed by the user's catalog file.
  */
-overridden: boolean, };
+overridden: boolean, 
+/**
+ * False when the catalog turned PKCE off (shown as a warning).
+ */
+pkce: boolean, 
+/**
+ * Endpoint origins the person has not confirmed for this integration's
+ * client (a catalog entry pointing elsewhere): no sign-in until they do.
+ */
+unconfirmed_origins: Array<string>, };
 export type AppInfo = { version: string, data_dir: string, config_dir: string, };
 export type ConnectionStatus = "initiated" | "active" | "degraded" | "needs_reauth" | "failed";
 export type Connection = { id: string, integration: string, provider: string, status: ConnectionStatus, label: string | null, subject: string | null, email: string | null, display_name: string | null, requested_scopes: Array<string>, granted_scopes: Array<string>, missing_scopes: Array<string>, redirect_mode: RedirectMode, profile: Record<string, unknown> | null, last_error_code: string | null, last_error_message: string | null, last_checked_at: number | null, last_check_ok: boolean | null, created_at: number, updated_at: number, 
@@ -48,6 +57,8 @@ error: KeyportErrorPayload | null, };
 /** Every code the backend's errors carry. */
 export type ErrorCode =
   | 'catalog.invalid'
+  | 'catalog.unsafe_permissions'
+  | 'integration.untrusted_endpoints'
   | 'integration.unknown'
   | 'integration.not_configured'
   | 'input.invalid'
@@ -56,6 +67,7 @@ export type ErrorCode =
   | 'oauth.state_reused'
   | 'oauth.flow_expired'
   | 'oauth.flow_not_found'
+  | 'oauth.wrong_channel'
   | 'oauth.access_denied'
   | 'oauth.authorization_failed'
   | 'oauth.missing_code'

@@ -22,6 +22,8 @@ function integration(
     setup_guide: null,
     custom: false,
     overridden: false,
+    pkce: true,
+    unconfirmed_origins: [],
   };
 }
 

@@ -94,10 +94,15 @@ describe('Connect dialog', () => {
     await expect.poll(() => dialog(page).count()).toBe(0);
   });
 
-  it('takes a deep-link result (no flow id) as the end of the flow in progress', async () => {
+  it('a forged link’s result (no flow id) does not touch the dialog; its own result ends the wait', async () => {
     const page = await open(backend({ start_connect: { ok: { ...started, redirect_mode: 'deep-link' } } }));
     await startWaiting(page);
-    await emit(page, 'keyport://flow', flow({ flow_id: null, connection: connection({ email: 'ana@firm.example' }) }));
+    await emit(page, 'keyport://flow', flow({ flow_id: null, error: { code: 'oauth.state_mismatch', message: 'No such sign-in.' } }));
+    await emit(page, 'keyport://flow', flow({ flow_id: null, connection: connection({ email: 'mallory@evil.example' }) }));
+    expect(await text(page)).toContain('Waiting for you to finish in your browser…');
+    expect(await text(page)).not.toContain('Couldn’t connect');
+    expect(await text(page)).not.toContain('mallory@evil.example');
+    await emit(page, 'keyport://flow', flow({ connection: connection({ email: 'ana@firm.example' }) }));
     await expect.poll(() => text(page)).toContain('Connected as ana@firm.example');
   });
 
@@ -289,5 +294,35 @@ describe('Connect dialog, integration without an OAuth client', () => {
     await dialog(page).getByRole('button', { name: 'Continue in browser' }).click();
     await expect.poll(() => text(page)).toContain('Gmail needs an OAuth client first.');
     await dialog(page).getByRole('button', { name: 'Open Settings' }).waitFor();
+  });
+
+  it('a catalog entry pointing at other servers asks before its client is used', async () => {
+    const page = await open(
+      backend({
+        start_connect: {
+          error: {
+            code: 'integration.untrusted_endpoints',
+            message: 'Gmail would send your sign-in and tokens to https://tokens.evil.example.',
+            detail: { integration: 'gmail', origins: ['https://tokens.evil.example'] },
+          },
+        },
+        trust_endpoints: { ok: ['https://tokens.evil.example'] },
+      }),
+    );
+    await openDialog(page);
+    await dialog(page).getByRole('button', { name: 'Continue in browser' }).click();
+    const warning = dialog(page).getByTestId('untrusted-endpoints');
+    await warning.waitFor();
+    expect(await warning.innerText()).toContain('https://tokens.evil.example');
+    expect(await warning.innerText()).toContain('Only continue if you wrote this catalog entry yourself');
+    // Cancel is where the focus starts: Enter does not trust anything.
+    await expect(dialog(page).getByRole('button', { name: 'Cancel' }).evaluate((el) => el === document.activeElement)).resolves.toBe(true);
+    expect(await calls(page, 'trust_endpoints')).toEqual([]);
+
+    await reply(page, 'start_connect', { ok: started });
+    await dialog(page).getByRole('button', { name: 'Trust these servers and continue' }).click();
+    await dialog(page).getByText('Waiting for you to finish in your browser…').first().waitFor();
+    expect(await argsOf(page, 'trust_endpoints')).toEqual([{ integration: 'gmail' }]);
+    expect((await argsOf(page, 'start_connect')).length).toBe(2);
   });
 });

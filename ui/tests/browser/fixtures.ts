@@ -37,6 +37,8 @@ export const integrations: IntegrationSummary[] = [
     setup_guide: 'https://developers.google.com/identity/protocols/oauth2/native-app',
     custom: false,
     overridden: false,
+    pkce: true,
+    unconfirmed_origins: [],
   },
   {
     id: 'google-calendar',
@@ -52,6 +54,8 @@ export const integrations: IntegrationSummary[] = [
     setup_guide: null,
     custom: false,
     overridden: false,
+    pkce: true,
+    unconfirmed_origins: [],
   },
   {
     id: 'google-drive',
@@ -67,6 +71,8 @@ export const integrations: IntegrationSummary[] = [
     setup_guide: null,
     custom: false,
     overridden: false,
+    pkce: true,
+    unconfirmed_origins: [],
   },
   {
     id: 'outlook',
@@ -82,6 +88,8 @@ export const integrations: IntegrationSummary[] = [
     setup_guide: 'https://learn.microsoft.com/entra/identity-platform/quickstart-register-app',
     custom: false,
     overridden: false,
+    pkce: true,
+    unconfirmed_origins: [],
   },
 ];
 
@@ -99,6 +107,8 @@ export const acmeMail: IntegrationSummary = {
   setup_guide: null,
   custom: true,
   overridden: false,
+  pkce: true,
+  unconfirmed_origins: [],
 };
 
 export const appInfo = { version: '0.1.0', data_dir: '/tmp/keyport/data', config_dir: '/tmp/keyport/config' };

@@ -119,6 +119,7 @@ struct IntegrationSpec {
     client_id: Option<String>,
     client_secret_required: Option<bool>,
     setup_guide: Option<Url>,
+    issuer: Option<String>,
 }
 
 impl IntegrationSpec {
@@ -152,7 +153,8 @@ impl IntegrationSpec {
             relay_url,
             client_id,
             client_secret_required,
-            setup_guide
+            setup_guide,
+            issuer
         )
     }
 }
@@ -194,6 +196,10 @@ pub struct Integration {
     pub client_id: Option<String>,
     pub client_secret_required: bool,
     pub setup_guide: Option<Url>,
+    /// The provider's issuer identifier: an id_token's `iss` must equal it.
+    /// `{tenantid}` stands for the token's `tid` claim (Microsoft's
+    /// multi-tenant endpoints).
+    pub issuer: Option<String>,
     /// Defined by the user's catalog file (not a built-in).
     pub custom: bool,
     /// A built-in the user's catalog file changes.
@@ -245,6 +251,25 @@ impl Integration {
     pub fn allows(&self, mode: RedirectMode) -> bool {
         self.redirect_modes.contains(&mode)
     }
+
+    /// The origins Keyport sends secrets to for this integration: the code,
+    /// verifier and client secret (token), the access token (userinfo,
+    /// check) and the tokens again (revocation).
+    pub fn endpoint_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = [
+            Some(&self.token_url),
+            self.userinfo_url.as_ref(),
+            self.check_url.as_ref(),
+            self.revocation_url.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|u| u.origin().ascii_serialization())
+        .collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    }
 }
 
 /// The merged catalog, in display order (built-ins first, then the user's).
@@ -256,6 +281,7 @@ pub struct Catalog {
 impl Catalog {
     /// The built-in catalog merged with the user file at `user_file` if it exists.
     pub fn load(user_file: &Path) -> Result<Catalog> {
+        refuse_shared_file(user_file)?;
         let user = match std::fs::read_to_string(user_file) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -531,6 +557,7 @@ fn resolve(spec: IntegrationSpec, origin: &Origin) -> Result<Integration> {
         client_id: spec.client_id.filter(|c| !c.is_empty()),
         client_secret_required: spec.client_secret_required.unwrap_or(false),
         setup_guide: spec.setup_guide,
+        issuer: spec.issuer.filter(|i| !i.trim().is_empty()),
         custom: origin.custom,
         overridden: origin.overridden,
         id,
@@ -539,6 +566,25 @@ fn resolve(spec: IntegrationSpec, origin: &Origin) -> Result<Integration> {
         authorize_url,
         token_url,
     })
+}
+
+/// A catalog file others can write could be changed to send sign-ins
+/// elsewhere: refused.
+fn refuse_shared_file(file: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(file) {
+            if meta.permissions().mode() & 0o022 != 0 {
+                return Err(Error::CatalogUnsafe {
+                    file: file.display().to_string(),
+                });
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 fn is_loopback_host(u: &Url) -> bool {

@@ -107,4 +107,9 @@ pub struct IntegrationSummary {
     pub custom: bool,
     /// A built-in changed by the user's catalog file.
     pub overridden: bool,
+    /// False when the catalog turned PKCE off (shown as a warning).
+    pub pkce: bool,
+    /// Endpoint origins the person has not confirmed for this integration's
+    /// client (a catalog entry pointing elsewhere): no sign-in until they do.
+    pub unconfirmed_origins: Vec<String>,
 }

@@ -17,6 +17,24 @@ use crate::oauth::{self, ClientCredentials, Identity, Tokens};
 use crate::secrets::{Secret, SecretKey, TokenSet};
 use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow};
 
+/// How a callback reached Keyport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Channel {
+    /// A `dev.keyport:` link (deep-link and relay flows).
+    DeepLink,
+    /// This process's loopback listener.
+    Loopback,
+}
+
+impl Channel {
+    fn of(mode: RedirectMode) -> Channel {
+        match mode {
+            RedirectMode::Loopback => Channel::Loopback,
+            RedirectMode::DeepLink | RedirectMode::Relay => Channel::DeepLink,
+        }
+    }
+}
+
 /// How long a started sign-in stays valid.
 pub const FLOW_LIFETIME: Duration = Duration::from_secs(10 * 60);
 
@@ -25,18 +43,7 @@ impl Keyport {
     /// (verifier in the keyring) and returns the authorization URL.
     pub async fn initiate(&self, integration_id: &str, opts: ConnectOptions) -> Result<SignIn> {
         let integration = self.integration(integration_id)?.clone();
-        let preferred = self
-            .settings()?
-            .default_redirect
-            .filter(|m| integration.allows(*m));
-        let mode = opts.redirect.or(preferred).unwrap_or(integration.redirect);
-        if !integration.allows(mode) {
-            return Err(Error::InvalidInput(format!(
-                "{} does not allow the {} redirect",
-                integration.name,
-                mode.as_str()
-            )));
-        }
+        let mode = self.redirect_mode(&integration, opts.redirect)?;
         let scopes = match (&opts.scopes, &opts.preset) {
             (Some(s), _) if !s.is_empty() => s.clone(),
             (_, Some(p)) => integration.preset(p)?.scopes.clone(),
@@ -216,7 +223,7 @@ impl Keyport {
             return Err(Error::NotConnected(conn.id.clone()));
         }
         let integration = self.integration(&conn.integration)?.clone();
-        let mode = opts.redirect.unwrap_or(integration.redirect);
+        let mode = self.redirect_mode(&integration, opts.redirect)?;
         if opts.login_hint.is_none() {
             opts.login_hint = conn.email.clone();
         }
@@ -232,6 +239,31 @@ impl Keyport {
             &opts,
         )
         .await
+    }
+
+    /// The redirect a sign-in uses: the caller's choice, else the default in
+    /// Settings, else the integration's; always one the integration allows.
+    fn redirect_mode(
+        &self,
+        integration: &Integration,
+        asked: Option<RedirectMode>,
+    ) -> Result<RedirectMode> {
+        let preferred = self
+            .settings()?
+            .default_redirect
+            .filter(|m| integration.allows(*m));
+        let mode = asked.or(preferred).unwrap_or(integration.redirect);
+        if !integration.allows(mode) {
+            return Err(Error::InvalidInput(format!(
+                "{} does not allow the {} redirect",
+                integration.name,
+                mode.as_str()
+            )));
+        }
+        if !integration.pkce {
+            tracing::warn!(integration = %integration.id, "PKCE is turned off for this integration: its sign-ins rely on the state alone");
+        }
+        Ok(mode)
     }
 
     /// The flow a callback's state belongs to, if any.
@@ -251,15 +283,22 @@ impl Keyport {
 
     /// Completes the flow `cb` belongs to. The one place a callback turns
     /// into a connection (deep link, loopback, relay, `open-url`).
+    ///
+    /// This is the deep-link channel (a `dev.keyport:` link, or the relay
+    /// page forwarding to one): it completes deep-link and relay flows only.
     pub async fn complete(&self, cb: Callback) -> Result<Connection> {
-        self.complete_with(cb, None).await
+        self.complete_on(cb, Channel::DeepLink, None).await
     }
 
-    /// As [`complete`](Self::complete), with the PKCE verifier when the
-    /// caller holds it (the loopback listener); else it comes from the keyring.
-    pub async fn complete_with(
+    /// Completes a flow from its callback on `channel`. A callback on
+    /// another channel than its flow's redirect mode is refused before the
+    /// flow is claimed, so knowing a state cannot end someone's sign-in.
+    /// The PKCE verifier comes with a loopback callback (its listener holds
+    /// it); for the other modes it is in the keyring.
+    async fn complete_on(
         &self,
         cb: Callback,
+        channel: Channel,
         verifier: Option<Secret>,
     ) -> Result<Connection> {
         let hash = state_hash(&cb.state);
@@ -271,6 +310,12 @@ impl Keyport {
             );
             return Err(Error::StateMismatch);
         };
+        if Channel::of(flow.redirect_mode) != channel {
+            tracing::warn!(flow = %flow.id, code = "oauth.wrong_channel", "callback on another channel refused");
+            return Err(Error::WrongChannel {
+                expected: flow.redirect_mode,
+            });
+        }
         if flow.status != FlowStatus::Pending {
             tracing::warn!(flow = %flow.id, code = "oauth.state_reused", "callback replayed");
             return Err(Error::StateReused);
@@ -538,7 +583,7 @@ impl Keyport {
                 // runs to its end.
                 tokio::select! {
                     (cb, reply) = listener.next_callback(state.expose()) => {
-                        let result = self.complete_with(cb, verifier).await;
+                        let result = self.complete_on(cb, Channel::Loopback, verifier).await;
                         reply.send(&result).await;
                         return result;
                     }

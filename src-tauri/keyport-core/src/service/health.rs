@@ -45,13 +45,15 @@ impl Keyport {
     }
 
     async fn check_connection(&self, conn: &Connection) -> Result<Option<serde_json::Value>> {
+        // The access token goes to the check endpoint: only a confirmed one.
+        let integration = self.integration(&conn.integration)?.clone();
+        self.check_endpoints(&integration)?;
         let touch = conn.last_refreshed_at.unwrap_or(conn.created_at)
             < now_ms() - TOUCH_INTERVAL.as_millis() as i64;
         let mut token = self.token_for(conn, None).await?;
         if touch {
             token = self.token_for(conn, Some(&token)).await?;
         }
-        let integration = self.integration(&conn.integration)?.clone();
         let mut outcome = oauth::check_call(&self.http, &integration, &token).await;
         if matches!(outcome, Err(Error::InvalidGrant { .. })) {
             // The access token was refused: refresh once and try again.

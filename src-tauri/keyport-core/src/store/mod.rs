@@ -24,6 +24,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_init.sql")),
         M::up(include_str!("migrations/002_settings.sql")),
+        M::up(include_str!("migrations/003_endpoint_trust.sql")),
     ])
 }
 
@@ -818,11 +819,58 @@ impl Db<'_> {
 
     // ---- OAuth clients ----
 
-    pub fn set_client(&self, provider: &str, client_id: &str, has_secret: bool) -> Result<()> {
+    /// Stores a provider's client, bound to the endpoint `origins` it is
+    /// saved for.
+    pub fn set_client(
+        &self,
+        provider: &str,
+        client_id: &str,
+        has_secret: bool,
+        origins: &[String],
+    ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO oauth_clients (provider, client_id, has_secret, updated_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (provider) DO UPDATE SET client_id = ?2, has_secret = ?3, updated_at = ?4",
-            params![provider, client_id, has_secret, now_ms()],
+            "INSERT INTO oauth_clients (provider, client_id, has_secret, updated_at, origins) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (provider) DO UPDATE SET client_id = ?2, \
+             has_secret = ?3, updated_at = ?4, origins = ?5",
+            params![provider, client_id, has_secret, now_ms(), to_json(origins)],
+        )?;
+        Ok(())
+    }
+
+    /// The origins a provider's stored client is bound to (`None`: no
+    /// client; `Some(None)`: saved before origins were recorded).
+    pub fn client_origins(&self, provider: &str) -> Result<Option<Option<Vec<String>>>> {
+        let row: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT origins FROM oauth_clients WHERE provider = ?1",
+                [provider],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(row.map(|o| o.and_then(|text| serde_json::from_str(&text).ok())))
+    }
+
+    /// Origins the person confirmed for an integration.
+    pub fn trusted_origins(&self, integration: &str) -> Result<Vec<String>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT origins FROM endpoint_trust WHERE integration = ?1",
+                [integration],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
+    }
+
+    pub fn trust_origins(&self, integration: &str, origins: &[String]) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO endpoint_trust (integration, origins, confirmed_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (integration) DO UPDATE SET origins = ?2, confirmed_at = ?3",
+            params![integration, to_json(origins), now_ms()],
         )?;
         Ok(())
     }
