@@ -424,3 +424,71 @@ fn browser_children_are_reaped() {
     }
     assert_eq!(zombies(), 0, "browser children left as zombies");
 }
+
+/// A stand-in for xdg-desktop-portal's OpenURI on the test session bus: it
+/// records the URI and, like a browser, follows it.
+struct Portal {
+    opened: std::sync::mpsc::Sender<String>,
+}
+
+#[zbus::interface(name = "org.freedesktop.portal.OpenURI")]
+impl Portal {
+    #[zbus(name = "OpenURI")]
+    fn open_uri(
+        &self,
+        _parent_window: &str,
+        uri: &str,
+        _options: std::collections::HashMap<String, zbus::zvariant::OwnedValue>,
+    ) -> zbus::zvariant::OwnedObjectPath {
+        let _ = self.opened.send(uri.to_string());
+        zbus::zvariant::ObjectPath::try_from("/org/freedesktop/portal/desktop/request/1/keyport")
+            .unwrap()
+            .into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_browser_the_url_goes_through_the_desktop_portal_not_a_command_line() {
+    let (env, _kp) = Env::ready().await;
+    let (opened, received) = std::sync::mpsc::channel();
+    let _portal = zbus::blocking::connection::Builder::session()
+        .unwrap()
+        .name("org.freedesktop.portal.Desktop")
+        .unwrap()
+        .serve_at("/org/freedesktop/portal/desktop", Portal { opened })
+        .unwrap()
+        .build()
+        .expect("the test session bus takes the portal's name");
+    let mut cli = env.command();
+    cli.env_remove("BROWSER")
+        .args([
+            "connect",
+            "gmail",
+            "--redirect",
+            "loopback",
+            "--timeout",
+            "20",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cli.spawn().unwrap();
+    let url = tokio::task::spawn_blocking(move || received.recv_timeout(Duration::from_secs(15)))
+        .await
+        .unwrap()
+        .expect("the portal was asked to open the authorization URL");
+    assert!(
+        url.starts_with(&env.provider.url(Endpoint::Authorize)),
+        "{url}"
+    );
+    // The person's browser consents and returns to the listener.
+    let link = env.provider.follow_authorize(&url).unwrap();
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["status"], "active");
+}
