@@ -41,7 +41,9 @@ impl Env {
     pub fn with_config(config: Config) -> Env {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
-        let paths = Paths::at(root.join("data"), root.join("config"));
+        // Its own policy folder (empty: no policy), never the machine's.
+        let paths =
+            Paths::at(root.join("data"), root.join("config")).with_policy_dir(root.join("policy"));
         std::fs::create_dir_all(&paths.config_dir).unwrap();
         let provider = FakeProvider::start(config);
         let env = Env {
@@ -132,6 +134,10 @@ relay_url = "{RELAY_URL}"
         let mut c = Command::new(env!("CARGO_BIN_EXE_keyport"));
         c.env("KEYPORT_DATA_DIR", &self.paths.data_dir)
             .env("KEYPORT_CONFIG_DIR", &self.paths.config_dir)
+            .env(
+                "KEYPORT_POLICY_DIR",
+                self.paths.policy_dir.as_ref().expect("a policy folder"),
+            )
             .env_remove("KEYPORT_CRASH_AT")
             .env("BROWSER", self.browser_script())
             .stdin(Stdio::null());

@@ -9,6 +9,7 @@ mod attack_surface;
 mod bad_callbacks;
 mod catalog;
 mod cli;
+mod clients;
 mod concurrency;
 mod connect;
 mod crash;

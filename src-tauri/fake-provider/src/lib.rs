@@ -103,7 +103,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             port: 0,
-            client_id: "keyport-test-client".to_string(),
+            // Shaped like a Google Desktop client id, as Keyport checks.
+            client_id: "1234567890-keyporttest.apps.googleusercontent.com".to_string(),
             client_secret: format!("fake-secret-{}", hex(&random_bytes(16))),
             require_client_secret: true,
             rotate_refresh_tokens: false,

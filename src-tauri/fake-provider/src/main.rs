@@ -446,7 +446,7 @@ mod tests {
 
         // Error page for an unknown client; bad redirect; missing PKCE.
         let r = client()
-            .get(auth_url(&p, &[]).replace("keyport-test-client", "nope"))
+            .get(auth_url(&p, &[]).replace(&p.client_id(), "nope"))
             .send()
             .await
             .unwrap();

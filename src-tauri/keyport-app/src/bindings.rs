@@ -4,7 +4,7 @@
 
 use keyport_core::catalog::{RedirectMode, ScopePreset};
 use keyport_core::revocation::{Disconnected, Revocation};
-use keyport_core::service::{IntegrationSummary, Settings};
+use keyport_core::service::{ClientSource, ClientSummary, IntegrationSummary, Settings};
 use keyport_core::store::{Connection, Event, OAuthClient, Status};
 use ts_rs::{Config, TS};
 
@@ -35,6 +35,8 @@ fn typescript() -> String {
         decl::<Disconnected>(&cfg),
         decl::<Event>(&cfg),
         decl::<OAuthClient>(&cfg),
+        decl::<ClientSource>(&cfg),
+        decl::<ClientSummary>(&cfg),
         decl::<StartedConnect>(&cfg),
         decl::<Settings>(&cfg),
         decl::<BackendDiagnostics>(&cfg),

@@ -67,6 +67,21 @@ pub async fn set_client(
         .await
 }
 
+/// Each provider's client and where it comes from (for Settings).
+#[tauri::command]
+pub fn client_sources(
+    state: State<'_, AppState>,
+) -> Result<Vec<keyport_core::service::ClientSummary>> {
+    state.keyport()?.client_sources()
+}
+
+/// Sets the Google client from the JSON Google Cloud console downloads.
+#[tauri::command]
+pub async fn import_client_json(state: State<'_, AppState>, json: String) -> Result<String> {
+    let kp = state.keyport()?.clone();
+    kp.import_client_json(&json).await
+}
+
 /// The person confirmed an integration's servers (they wrote its catalog
 /// entry); answers the origins confirmed.
 #[tauri::command]

@@ -85,6 +85,8 @@ pub fn run(initial_url: Option<String>) -> i32 {
             commands::set_client,
             commands::remove_client,
             commands::trust_endpoints,
+            commands::client_sources,
+            commands::import_client_json,
             commands::connection_events,
             commands::rename_connection,
             commands::reconnect_connection,

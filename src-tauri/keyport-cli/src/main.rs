@@ -15,7 +15,7 @@ use keyport_core::catalog::RedirectMode;
 use keyport_core::error::{Error, Result};
 use keyport_core::paths::Paths;
 use keyport_core::secrets::Secret;
-use keyport_core::service::{ConnectOptions, Keyport, SignIn};
+use keyport_core::service::{ClientSource, ConnectOptions, Keyport, SignIn};
 use keyport_core::store::Connection;
 
 mod app;
@@ -155,10 +155,18 @@ pub enum ClientCommand {
         #[arg(long)]
         client_secret_stdin: bool,
     },
-    /// List configured clients (secrets are shown only as "set").
+    /// Each provider's client and where it comes from (built-in, your
+    /// organisation, you). Never a secret.
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Set your Google client from the JSON file Google Cloud console
+    /// downloads (client_secret_….json, a Desktop app client).
+    Import {
+        /// The downloaded file.
+        file: std::path::PathBuf,
     },
     /// Remove a provider's client and its secret.
     Remove { provider: String },
@@ -499,18 +507,46 @@ async fn client(kp: &Keyport, command: ClientCommand) -> Result<()> {
             Ok(())
         }
         ClientCommand::List { json } => {
-            let clients = kp.clients()?;
+            let clients = kp.client_sources()?;
             if json {
                 return print_json(&clients);
             }
-            for c in clients {
+            if clients.iter().all(|c| c.client_id.is_none()) {
                 println!(
-                    "{:<12} {:<50} secret {}",
+                    "No OAuth client: this build of Keyport has none built in, your organisation sets none, \
+                     and you have added none. Add yours with `keyport client import client_secret.json` \
+                     (Google) or `keyport client set <provider> --client-id …`."
+                );
+                return Ok(());
+            }
+            println!(
+                "{:<12} {:<16} {:<8} CLIENT ID",
+                "PROVIDER", "FROM", "SECRET"
+            );
+            for c in clients {
+                let from = match (c.source, c.locked) {
+                    (Some(ClientSource::Organisation), true) => "organisation (locked)",
+                    (Some(ClientSource::Organisation), false) => "organisation",
+                    (Some(ClientSource::Personal), _) => "you",
+                    (Some(ClientSource::Catalog), _) => "catalog file",
+                    (Some(ClientSource::BuiltIn), _) => "built in",
+                    (None, _) => "none",
+                };
+                println!(
+                    "{:<12} {:<16} {:<8} {}",
                     c.provider,
-                    c.client_id,
-                    if c.has_secret { "set" } else { "not set" }
+                    from,
+                    if c.has_secret { "set" } else { "-" },
+                    c.client_id.as_deref().unwrap_or("-")
                 );
             }
+            Ok(())
+        }
+        ClientCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Error::Io(format!("cannot read {}: {e}", file.display())))?;
+            let id = kp.import_client_json(&text).await?;
+            println!("Google client {id} saved (with its secret, in the keyring).");
             Ok(())
         }
         ClientCommand::Trust { integration, yes } => {

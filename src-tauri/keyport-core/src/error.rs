@@ -21,6 +21,22 @@ pub enum Error {
         field: String,
         message: String,
     },
+    #[error("{file}:{line}:{column}: {field}: {message}. Keyport follows no organisation settings until an administrator fixes this file, and will not sign in meanwhile.")]
+    PolicyInvalid {
+        file: String,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+    #[error("The organisation policy {file} is not used: {reason}. Keyport will not sign in until an administrator fixes it.")]
+    PolicyUnsafe { file: String, reason: String },
+    #[error("Your organisation sets the OAuth client for {provider}; it cannot be changed here.")]
+    PolicyLocked { provider: String },
+    #[error("Your organisation does not allow {what}.")]
+    PolicyForbids { what: String },
+    #[error("{message}")]
+    ClientInvalid { provider: String, message: String },
     #[error("{file} can be changed by other users of this computer, so Keyport does not use it. Run `chmod go-w {file}` and restart Keyport.")]
     CatalogUnsafe { file: String },
     #[error(
@@ -154,6 +170,11 @@ fn said(description: &Option<String>) -> String {
 pub const CODES: &[&str] = &[
     "catalog.invalid",
     "catalog.unsafe_permissions",
+    "policy.invalid",
+    "policy.unsafe",
+    "policy.locked",
+    "policy.forbidden",
+    "client.invalid",
     "integration.untrusted_endpoints",
     "integration.unknown",
     "integration.not_configured",
@@ -208,6 +229,11 @@ impl Error {
         match self {
             CatalogInvalid { .. } => "catalog.invalid",
             CatalogUnsafe { .. } => "catalog.unsafe_permissions",
+            PolicyInvalid { .. } => "policy.invalid",
+            PolicyUnsafe { .. } => "policy.unsafe",
+            PolicyLocked { .. } => "policy.locked",
+            PolicyForbids { .. } => "policy.forbidden",
+            ClientInvalid { .. } => "client.invalid",
             UntrustedEndpoints { .. } => "integration.untrusted_endpoints",
             IntegrationUnknown(_) => "integration.unknown",
             IntegrationNotConfigured { .. } => "integration.not_configured",
@@ -264,6 +290,13 @@ impl Error {
     fn detail(&self) -> Option<serde_json::Value> {
         match self {
             Error::CatalogInvalid {
+                file,
+                line,
+                column,
+                field,
+                ..
+            }
+            | Error::PolicyInvalid {
                 file,
                 line,
                 column,
@@ -364,6 +397,25 @@ mod tests {
             },
             Error::IntegrationUnknown("x".into()),
             Error::CatalogUnsafe { file: "f".into() },
+            Error::PolicyInvalid {
+                file: "f".into(),
+                line: 1,
+                column: 1,
+                field: "x".into(),
+                message: "m".into(),
+            },
+            Error::PolicyUnsafe {
+                file: "f".into(),
+                reason: "r".into(),
+            },
+            Error::PolicyLocked {
+                provider: "google".into(),
+            },
+            Error::PolicyForbids { what: "x".into() },
+            Error::ClientInvalid {
+                provider: "google".into(),
+                message: "m".into(),
+            },
             Error::UntrustedEndpoints {
                 id: "gmail".into(),
                 name: "Gmail".into(),

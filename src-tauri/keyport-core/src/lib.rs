@@ -13,6 +13,7 @@ pub mod logging;
 pub mod loopback;
 pub mod oauth;
 pub mod paths;
+pub mod policy;
 pub mod secrets;
 pub mod service;
 pub mod store;

@@ -12,6 +12,9 @@ pub const APP_ID: &str = "dev.keyport.desktop";
 pub struct Paths {
     pub data_dir: PathBuf,
     pub config_dir: PathBuf,
+    /// Where the organisation's `policy.toml` is looked for (`None`: no
+    /// policy applies).
+    pub policy_dir: Option<PathBuf>,
 }
 
 impl Paths {
@@ -35,6 +38,7 @@ impl Paths {
         Ok(Paths {
             data_dir: pick("KEYPORT_DATA_DIR", dirs::data_dir())?,
             config_dir: pick("KEYPORT_CONFIG_DIR", dirs::config_dir())?,
+            policy_dir: crate::policy::policy_dir(),
         })
     }
 
@@ -47,14 +51,23 @@ impl Paths {
         Ok(Paths {
             data_dir: base(dirs::data_dir())?,
             config_dir: base(dirs::config_dir())?,
+            policy_dir: crate::policy::policy_dir(),
         })
     }
 
+    /// Folders given explicitly (tests, benchmarks); no policy applies
+    /// unless [`Paths::with_policy_dir`] names its folder.
     pub fn at(data_dir: impl Into<PathBuf>, config_dir: impl Into<PathBuf>) -> Paths {
         Paths {
             data_dir: data_dir.into(),
             config_dir: config_dir.into(),
+            policy_dir: None,
         }
+    }
+
+    pub fn with_policy_dir(mut self, dir: impl Into<PathBuf>) -> Paths {
+        self.policy_dir = Some(dir.into());
+        self
     }
 
     pub fn database(&self) -> PathBuf {

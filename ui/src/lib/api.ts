@@ -8,6 +8,7 @@ import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import type {
   AppInfo,
   BackendDiagnostics,
+  ClientSummary,
   Connection,
   ConnectionEvent,
   ConnectStarted,
@@ -191,6 +192,16 @@ export async function setClient(provider: string, clientId: string, clientSecret
 }
 
 /** Forget the OAuth client of `provider`; resolves false if there was none. */
+/** Each provider's client and where it comes from (built-in, organisation, personal). Never a secret. */
+export function clientSources(): Promise<ClientSummary[]> {
+  return callList<ClientSummary>('client_sources', 'OAuth clients');
+}
+
+/** Sets the Google client from the JSON file Google Cloud console downloads; answers the client id. */
+export function importClientJson(json: string): Promise<string> {
+  return call<string>('import_client_json', { json });
+}
+
 /** Lets an integration whose catalog entry points elsewhere use its provider's client. */
 export function trustEndpoints(integration: string): Promise<string[]> {
   return callList<string>('trust_endpoints', 'servers', { integration });

@@ -32,6 +32,16 @@ export type Revocation = "revoked" | "queued" | "not_supported" | "failed" | "no
 export type Disconnected = { connection_id: string, email: string | null, revocation: Revocation, message: string, };
 export type ConnectionEvent = { id: number, connection_id: string | null, integration: string | null, at: number, kind: string, code: string | null, message: string | null, };
 export type OAuthClient = { provider: string, client_id: string, has_secret: boolean, updated_at: number, };
+export type ClientSource = "organisation" | "personal" | "catalog" | "built_in";
+export type ClientSummary = { provider: string, 
+/**
+ * `None` when the provider has no client at all.
+ */
+client_id: string | null, source: ClientSource | null, has_secret: boolean, 
+/**
+ * Set by the organisation and not changeable here.
+ */
+locked: boolean, };
 export type ConnectStarted = { connection_id: string, flow_id: string, auth_url: string, redirect_mode: RedirectMode, 
 /**
  * False when the browser could not be opened (offer the link instead).
@@ -58,6 +68,11 @@ error: KeyportErrorPayload | null, };
 export type ErrorCode =
   | 'catalog.invalid'
   | 'catalog.unsafe_permissions'
+  | 'policy.invalid'
+  | 'policy.unsafe'
+  | 'policy.locked'
+  | 'policy.forbidden'
+  | 'client.invalid'
   | 'integration.untrusted_endpoints'
   | 'integration.unknown'
   | 'integration.not_configured'

@@ -420,7 +420,7 @@ impl Origin {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
@@ -447,7 +447,7 @@ fn parse_file(name: &str, text: &str) -> Result<Vec<toml::Spanned<IntegrationSpe
 
 /// The field an error is about: named in serde's message ("unknown field
 /// `x`", "missing field `x`"), else the key on the offending line.
-fn field_in_error(message: &str, text: &str, offset: usize) -> String {
+pub(crate) fn field_in_error(message: &str, text: &str, offset: usize) -> String {
     for marker in ["unknown field `", "missing field `", "duplicate key `"] {
         if let Some(rest) = message.split(marker).nth(1) {
             return rest.split('`').next().unwrap_or("").to_string();

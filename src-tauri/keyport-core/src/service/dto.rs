@@ -113,3 +113,29 @@ pub struct IntegrationSummary {
     /// client (a catalog entry pointing elsewhere): no sign-in until they do.
     pub unconfirmed_origins: Vec<String>,
 }
+
+/// Where a provider's client comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientSource {
+    /// The organisation's policy file.
+    Organisation,
+    /// Set by the person (`keyport client set`, Settings).
+    Personal,
+    /// The `client_id` of a catalog entry.
+    Catalog,
+    /// Compiled into this build of Keyport.
+    BuiltIn,
+}
+
+/// A provider's client as `keyport client list` and Settings show it.
+#[derive(Clone, Debug, Serialize, TS)]
+pub struct ClientSummary {
+    pub provider: String,
+    /// `None` when the provider has no client at all.
+    pub client_id: Option<String>,
+    pub source: Option<ClientSource>,
+    pub has_secret: bool,
+    /// Set by the organisation and not changeable here.
+    pub locked: bool,
+}

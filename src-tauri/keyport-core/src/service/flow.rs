@@ -248,11 +248,24 @@ impl Keyport {
         integration: &Integration,
         asked: Option<RedirectMode>,
     ) -> Result<RedirectMode> {
-        let preferred = self
-            .settings()?
-            .default_redirect
-            .filter(|m| integration.allows(*m));
-        let mode = asked.or(preferred).unwrap_or(integration.redirect);
+        let policy = self.policy()?;
+        if !policy.offers(&integration.id, integration.custom) {
+            return Err(Error::PolicyForbids {
+                what: format!("{} on this computer", integration.name),
+            });
+        }
+        let usable = |m: &RedirectMode| integration.allows(*m) && policy.allows_redirect(*m);
+        let preferred = self.settings()?.default_redirect.filter(usable);
+        let fallback = Some(integration.redirect)
+            .filter(usable)
+            .or_else(|| integration.redirect_modes.iter().copied().find(usable))
+            .unwrap_or(integration.redirect);
+        let mode = asked.or(preferred).unwrap_or(fallback);
+        if !policy.allows_redirect(mode) {
+            return Err(Error::PolicyForbids {
+                what: format!("the {} redirect", mode.as_str()),
+            });
+        }
         if !integration.allows(mode) {
             return Err(Error::InvalidInput(format!(
                 "{} does not allow the {} redirect",

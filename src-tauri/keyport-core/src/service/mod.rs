@@ -31,10 +31,14 @@ use crate::catalog::{Catalog, Integration};
 use crate::error::{Error, Result};
 use crate::http::Http;
 use crate::paths::Paths;
+use crate::policy::Policy;
 use crate::secrets::{Secret, SecretKey, SecretStore};
 use crate::store::{Connection, Event, Store};
 
-pub use dto::{ConnectOptions, Initiated, IntegrationSummary, Settings, SignIn};
+pub use clients::{builtin_client, check_client_id};
+pub use dto::{
+    ClientSource, ClientSummary, ConnectOptions, Initiated, IntegrationSummary, Settings, SignIn,
+};
 pub use flow::FLOW_LIFETIME;
 
 /// Keyport's core service. Cheap to clone; its parts are reached only
@@ -49,6 +53,8 @@ pub struct Keyport {
     refresh_locks: RefreshLocks,
     /// Client secrets read from the keyring, by (provider, row version).
     client_secrets: Arc<Mutex<HashMap<(String, i64), Secret>>>,
+    /// The organisation's policy, or why its file cannot be used.
+    policy: std::result::Result<Policy, Error>,
 }
 
 type RefreshLocks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
@@ -64,7 +70,18 @@ impl Keyport {
     }
 
     pub fn open_with(paths: Paths, secrets: SecretStore) -> Result<Keyport> {
-        let catalog = Catalog::load(&paths.user_catalog())?;
+        let policy = Policy::load(paths.policy_dir.as_deref());
+        if let Err(e) = &policy {
+            tracing::error!(
+                code = e.code(),
+                "the organisation's policy cannot be used: {e}"
+            );
+        }
+        // The person's catalog file only where the organisation allows it.
+        let catalog = match &policy {
+            Ok(p) if p.custom_integrations => Catalog::load(&paths.user_catalog())?,
+            _ => Catalog::builtin(),
+        };
         let store = Store::open(&paths.database())?;
         Ok(Keyport {
             paths,
@@ -74,7 +91,14 @@ impl Keyport {
             http: Http::new(HTTP_TIMEOUT),
             refresh_locks: Default::default(),
             client_secrets: Default::default(),
+            policy,
         })
+    }
+
+    /// The organisation's policy in force, or the error that its file
+    /// could not be used (then what it governs is refused).
+    pub fn policy(&self) -> Result<&Policy> {
+        self.policy.as_ref().map_err(Error::clone)
     }
 
     /// The same service with another per-request HTTP timeout (tests use a
