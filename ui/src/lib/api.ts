@@ -191,7 +191,6 @@ export async function setClient(provider: string, clientId: string, clientSecret
   await call<null>('set_client', { provider, clientId: clientId.trim(), clientSecret });
 }
 
-/** Forget the OAuth client of `provider`; resolves false if there was none. */
 /** Each provider's client and where it comes from (built-in, organisation, personal). Never a secret. */
 export function clientSources(): Promise<ClientSummary[]> {
   return callList<ClientSummary>('client_sources', 'OAuth clients');
@@ -207,6 +206,7 @@ export function trustEndpoints(integration: string): Promise<string[]> {
   return callList<string>('trust_endpoints', 'servers', { integration });
 }
 
+/** Forget the OAuth client of `provider`; resolves false if there was none. */
 export function removeClient(provider: string): Promise<boolean> {
   return call<boolean>('remove_client', { provider });
 }

@@ -59,6 +59,8 @@ function resource<T>(fetch: () => Promise<T>): Resource<T> {
 export const integrations = resource(api.listIntegrations);
 export const connections = resource(api.listConnections);
 export const clients = resource(api.listClients);
+/** Each provider's client and where it comes from (built in, organisation, yours, catalog). */
+export const clientSources = resource(api.clientSources);
 export const appInfo = resource(api.appInfo);
 
 /** The current section and its parameters, following the URL hash. */
@@ -72,6 +74,20 @@ export function followHash(): () => void {
 
 export function navigate(view: ViewId, params: Record<string, string> = {}) {
   location.hash = hrefOf(view, params);
+}
+
+/**
+ * The integration whose connect dialog is open (App shows it over any section):
+ * Connect on the Integrations view, Test sign-in in Settings.
+ */
+export const connectDialog = $state<{ integration: string | null }>({ integration: null });
+
+export function openConnect(integration: string) {
+  connectDialog.integration = integration;
+}
+
+export function closeConnect() {
+  connectDialog.integration = null;
 }
 
 /** Follow `keyport://connections-changed` for the app's lifetime. */

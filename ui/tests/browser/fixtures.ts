@@ -1,4 +1,5 @@
 import type {
+  ClientSummary,
   Connection,
   ConnectionEvent,
   BackendDiagnostics,
@@ -209,6 +210,17 @@ export const clients: OAuthClient[] = [
   { provider: 'google', client_id: '4711-desktop.apps.googleusercontent.com', has_secret: true, updated_at: now - 90 * 24 * HOUR },
 ];
 
+/** What `client_sources` answers when the only clients are the person's own (`saved`). */
+export function sourcesOf(saved: OAuthClient[]): ClientSummary[] {
+  const providers = [...new Set(integrations.map((i) => i.provider))];
+  return providers.map((provider) => {
+    const own = saved.find((c) => c.provider === provider);
+    return own
+      ? { provider, client_id: own.client_id, source: 'personal', has_secret: own.has_secret, locked: false }
+      : { provider, client_id: null, source: null, has_secret: false, locked: false };
+  });
+}
+
 export const settings: Settings = { default_redirect: null, relay_url: null };
 
 export const backendDiagnostics: BackendDiagnostics = {
@@ -228,6 +240,7 @@ export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig
       app_info: { ok: appInfo },
       list_connections: { ok: [] },
       list_clients: { ok: clients },
+      client_sources: { ok: sourcesOf(clients) },
       start_connect: { ok: started },
       cancel_connect: { ok: null },
       connection_events: { ok: events },

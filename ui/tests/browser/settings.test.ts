@@ -1,7 +1,7 @@
 // Settings: OAuth clients per provider (the secret goes in, never comes back) and the data folder.
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { appInfo, backend, clients, connections, settings } from './fixtures';
+import { appInfo, backend, clients, connections, settings, sourcesOf } from './fixtures';
 import { argsOf, browserSession, calls, docsScreenshot, reply, screenshot } from './session';
 
 const session = browserSession('settings');
@@ -9,6 +9,7 @@ const { open } = session;
 
 const card = (page: Page, provider: string) => page.locator(`[data-provider="${provider}"]`);
 const SECRET = 'GOCSPX-very-secret-value-42';
+const MS_ID = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
 
 async function ready(page: Page) {
   await page.getByTestId('client-card').first().waitFor();
@@ -32,24 +33,28 @@ describe('Settings view', () => {
   });
 
   it('saves a client with a secret; the secret is sent once and then gone from the page', async () => {
-    const page = await open(backend({ list_clients: { ok: [] }, set_client: { ok: null } }), { hash: '#/settings' });
+    const page = await open(backend({ list_clients: { ok: [] }, client_sources: { ok: sourcesOf([]) }, set_client: { ok: null } }), {
+      hash: '#/settings',
+    });
     await ready(page);
     await card(page, 'microsoft').getByRole('button', { name: 'Set up the Microsoft client' }).click();
     const form = card(page, 'microsoft');
-    await form.getByLabel('Client ID').fill('  ms-client-1  ');
+    await form.getByLabel('Client ID').fill(`  ${MS_ID}  `);
     await form.getByLabel(/Client secret/).fill(SECRET);
     await expect(form.getByLabel(/Client secret/).getAttribute('type')).resolves.toBe('password');
 
     // What the backend says after saving: the client, without its secret.
-    const saved = { provider: 'microsoft', client_id: 'ms-client-1', has_secret: true, updated_at: Date.now() };
+    const saved = { provider: 'microsoft', client_id: MS_ID, has_secret: true, updated_at: Date.now() };
     await reply(page, 'list_clients', { ok: [saved] });
+    await reply(page, 'client_sources', { ok: sourcesOf([saved]) });
     await form.getByRole('button', { name: 'Save client' }).click();
     await expect.poll(() => page.getByRole('status').innerText()).toBe('Saved the Microsoft client.');
 
     expect(await argsOf(page, 'set_client')).toEqual([
-      { provider: 'microsoft', clientId: 'ms-client-1', clientSecret: SECRET },
+      { provider: 'microsoft', clientId: MS_ID, clientSecret: SECRET },
     ]);
-    await expect.poll(() => card(page, 'microsoft').innerText()).toContain('ms-client-1');
+    await expect.poll(() => card(page, 'microsoft').innerText()).toContain(MS_ID);
+    expect(await card(page, 'microsoft').getByTestId('client-source').innerText()).toBe('Yours');
     expect(await card(page, 'microsoft').innerText()).toContain('Set (kept in your system keyring)');
     // The form is closed and the secret is nowhere: not in the DOM, not in any input, not in any reply.
     await expect(form.getByLabel(/Client secret/).count()).resolves.toBe(0);
@@ -65,6 +70,7 @@ describe('Settings view', () => {
     expect(replies).not.toContain(SECRET);
     // Integrations and clients were fetched again (configured follows the client).
     expect(await calls(page, 'list_clients')).toHaveLength(2);
+    expect(await calls(page, 'client_sources')).toHaveLength(2);
     expect(await calls(page, 'list_integrations')).toHaveLength(2);
     await expect(
       page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
@@ -79,10 +85,10 @@ describe('Settings view', () => {
     await expect(form.getByLabel('Client ID').inputValue()).resolves.toBe(clients[0]!.client_id);
     await expect(form.getByLabel(/Client secret/).inputValue()).resolves.toBe('');
     expect(await form.innerText()).toContain('Leave this empty to keep it, or enter a new one to replace it.');
-    await form.getByLabel('Client ID').fill('new-id');
+    await form.getByLabel('Client ID').fill('new-id.apps.googleusercontent.com');
     await form.getByRole('button', { name: 'Save client' }).click();
     await expect.poll(() => argsOf(page, 'set_client')).toEqual([
-      { provider: 'google', clientId: 'new-id', clientSecret: null },
+      { provider: 'google', clientId: 'new-id.apps.googleusercontent.com', clientSecret: null },
     ]);
   });
 
@@ -96,7 +102,7 @@ describe('Settings view', () => {
     await card(page, 'microsoft').getByRole('button', { name: 'Save client' }).click();
     await expect.poll(() => card(page, 'microsoft').getByRole('alert').innerText()).toBe('Enter the client ID.');
     expect(await calls(page, 'set_client')).toEqual([]);
-    await card(page, 'microsoft').getByLabel('Client ID').fill('x');
+    await card(page, 'microsoft').getByLabel('Client ID').fill(MS_ID);
     await card(page, 'microsoft').getByRole('button', { name: 'Save client' }).click();
     await expect.poll(() => card(page, 'microsoft').getByRole('alert').innerText()).toBe('The system keyring is locked.');
   });
@@ -110,6 +116,7 @@ describe('Settings view', () => {
     expect(await calls(page, 'remove_client')).toEqual([]);
     await card(page, 'google').getByRole('button', { name: 'Remove the Google client' }).click();
     await reply(page, 'list_clients', { ok: [] });
+    await reply(page, 'client_sources', { ok: sourcesOf([]) });
     await card(page, 'google').getByRole('button', { name: 'Remove client' }).click();
     await expect.poll(() => page.getByRole('status').innerText()).toBe('Removed the Google client.');
     expect(await argsOf(page, 'remove_client')).toEqual([{ provider: 'google' }]);
