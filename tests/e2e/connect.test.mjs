@@ -32,7 +32,16 @@ import {
 } from './support.mjs';
 import { Session, startTauriDriver } from './webdriver.mjs';
 
-const FAKE_PROVIDER = path.join(path.dirname(KEYPORT_APP), 'fake-provider');
+const FAKE_PROVIDER = process.env.KEYPORT_FAKE_PROVIDER_BIN || path.join(path.dirname(KEYPORT_APP), 'fake-provider');
+/**
+ * When the app under test was built with a built-in Google client (as the
+ * release workflow builds it, KEYPORT_GOOGLE_CLIENT_ID/SECRET at build time),
+ * the installer test passes the same values here: the fake provider then
+ * knows that client and the test sets none of its own.
+ */
+const BUILTIN = process.env.KEYPORT_E2E_BUILTIN_CLIENT_ID
+  ? { id: process.env.KEYPORT_E2E_BUILTIN_CLIENT_ID, secret: process.env.KEYPORT_E2E_BUILTIN_CLIENT_SECRET ?? '' }
+  : null;
 const SHOTS = path.join(REPO_ROOT, 'docs', 'screenshots');
 const ACCOUNT = 'ana@firm.example';
 /** How long the fake browser "takes" before it hands the sign-in back (time to see the waiting state). */
@@ -46,7 +55,9 @@ async function startFakeProvider(marker) {
   if (!fs.existsSync(FAKE_PROVIDER)) {
     throw new Error(`${FAKE_PROVIDER} not found: run \`cargo build -p fake-provider\``);
   }
-  const proc = startProcess(FAKE_PROVIDER, ['--port', '0'], { marker, label: 'fake-provider' });
+  const args = ['--port', '0'];
+  if (BUILTIN) args.push('--client-id', BUILTIN.id, '--client-secret', BUILTIN.secret);
+  const proc = startProcess(FAKE_PROVIDER, args, { marker, label: 'fake-provider' });
   const info = await waitFor(
     () => {
       if (proc.exited) throw fatal(`the fake provider exited (code ${proc.exitCode}):\n${tail(proc.output)}`);
@@ -224,8 +235,15 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
   provider = await startFakeProvider(['KEYPORT_E2E_PROVIDER', dirs.root]);
   t.diagnostic(`fake provider at ${provider.base_url}`);
   writeCatalog(dirs.configDir, provider.base_url);
-  const set = cli(dirs, ['client', 'set', 'google', '--client-id', provider.client_id, '--client-secret-stdin'], provider.client_secret);
-  assert.equal(set.status, 0, `keyport client set failed:\n${set.stderr}`);
+  if (BUILTIN) {
+    // No `client set`: the client built into the app is the one in use.
+    const list = cli(dirs, ['client', 'list', '--json']);
+    const google = JSON.parse(list.stdout).find((c) => c.provider === 'google');
+    assert.equal(google?.source, 'built_in', `the built-in client is in use:\n${list.stdout}${list.stderr}`);
+  } else {
+    const set = cli(dirs, ['client', 'set', 'google', '--client-id', provider.client_id, '--client-secret-stdin'], provider.client_secret);
+    assert.equal(set.status, 0, `keyport client set failed:\n${set.stderr}`);
+  }
   // The catalog points Gmail at the fake provider: its writer confirms it.
   const trust = cli(dirs, ['client', 'trust', 'gmail', '--yes']);
   assert.equal(trust.status, 0, `keyport client trust failed:\n${trust.stderr}`);
