@@ -129,3 +129,30 @@ async fn reset_removes_the_data_folder_and_every_keyring_entry() {
         "the client secret is gone"
     );
 }
+
+#[test]
+fn keyport_without_a_command_starts_the_app_beside_it_with_the_link() {
+    let env = crate::common::Env::new();
+    // A stand-in app that prints what it was given.
+    let link = "dev.keyport:/oauth/callback?state=abc&code=xyz";
+    let out = env
+        .command()
+        .env("KEYPORT_APP", "/bin/echo")
+        .arg(link)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), link, "the app got the link");
+
+    let missing = env
+        .command()
+        .env("KEYPORT_APP", "/nonexistent/keyport-app")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let why = stderr(&missing);
+    assert!(
+        why.contains("/nonexistent/keyport-app") && why.contains("[app.not_found]"),
+        "{why}"
+    );
+}

@@ -12,17 +12,15 @@ pub const APP_BINARY: &str = if cfg!(windows) {
     "keyport-app"
 };
 
-/// Where the app is looked for, first match wins: `KEYPORT_APP` (an explicit
-/// path), then the folder of this executable.
+/// Where the app is looked for: `KEYPORT_APP` when set (an explicit path,
+/// the only one then), else the folder of this executable.
 pub fn candidates(exe: Option<&Path>) -> Vec<PathBuf> {
-    let mut out = Vec::new();
     if let Some(p) = std::env::var_os("KEYPORT_APP").filter(|p| !p.is_empty()) {
-        out.push(PathBuf::from(p));
+        return vec![PathBuf::from(p)];
     }
-    if let Some(dir) = exe.and_then(Path::parent) {
-        out.push(dir.join(APP_BINARY));
-    }
-    out
+    exe.and_then(Path::parent)
+        .map(|dir| vec![dir.join(APP_BINARY)])
+        .unwrap_or_default()
 }
 
 /// Starts the app with the deep link (if any) and returns its exit code.
