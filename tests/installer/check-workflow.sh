@@ -8,7 +8,10 @@
 #      and has the structure the release relies on (matrix, draft release,
 #      v__VERSION__ tag, signing secrets wired).
 #   3. Always: the files and paths the workflows refer to exist, and the
-#      bundle config they build from (desktop template with %u, scheme).
+#      bundle config they build from (desktop template with %u, scheme; the
+#      app as main binary and the `keyport` CLI staged by scripts/stage-cli.sh
+#      as bundle.externalBin in src-tauri/keyport-app/tauri.bundle.conf.json,
+#      which the release passes with --config before building only the app).
 # Prints `check-workflow: N passed, M failed`; exits non-zero on any failure.
 #   tests/installer/check-workflow.sh
 # shellcheck disable=SC2116 # $(echo $workflows) joins the file names on one line
@@ -126,6 +129,7 @@ import json, os, re, sys
 has_yaml = sys.argv[1] == "1"
 files = sys.argv[2:]
 problems = []
+BUNDLE_CONF = "src-tauri/keyport-app/tauri.bundle.conf.json"
 
 def need(cond, msg):
     if not cond:
@@ -184,6 +188,20 @@ if rel in files:
             script = str(w.get("tauriScript", ""))
             cli = [t for t in script.split() if "tauri" in t and "/" in t]
             need(bool(cli), f"{rel}: tauriScript does not name the CLI in ui/node_modules")
+            args = str(w.get("args", "")).split()
+            need(["--config", BUNDLE_CONF] == args[:2],
+                 f"{rel}: tauri-action args do not start with --config {BUNDLE_CONF}")
+            need("--" in args and args[args.index("--") + 1:] == ["-p", "keyport-app"],
+                 f"{rel}: tauri-action args do not end in `-- -p keyport-app` (cargo would rebuild every workspace member)")
+            # The CLI is staged before the bundler runs, for the same targets.
+            steps = job["steps"]
+            stage = [i for i, st in enumerate(steps) if "scripts/stage-cli.sh" in str(st.get("run", ""))]
+            need(len(stage) == 1, f"{rel}: expected one step running scripts/stage-cli.sh")
+            if stage:
+                need(stage[0] < steps.index(tauri[0]), f"{rel}: scripts/stage-cli.sh runs after tauri-action")
+                need("matrix.cli-args" in str(steps[stage[0]]["run"]), f"{rel}: stage-cli.sh does not get matrix.cli-args")
+        need("universal-apple-darwin" in str(mac.get("cli-args", "")),
+             f"{rel}: macOS does not stage a universal CLI (cli-args)")
         for secret in ("APPLE_CERTIFICATE", "APPLE_CERTIFICATE_PASSWORD", "APPLE_SIGNING_IDENTITY",
                        "APPLE_ID", "APPLE_PASSWORD", "APPLE_TEAM_ID"):
             need(f"secrets.{secret} }}" in text, f"{rel}: secret {secret} is not wired")
@@ -204,6 +222,21 @@ if rel in files:
             need("MimeType=" in tt, f"{t}: no MimeType line")
     schemes = conf.get("plugins", {}).get("deep-link", {}).get("desktop", {}).get("schemes", [])
     need("dev.keyport" in schemes, "tauri.conf.json: plugins.deep-link.desktop.schemes lacks dev.keyport")
+    # Two programs: the app is the main binary (the scheme and desktop entry
+    # start it); the CLI comes in only through the bundle config, because
+    # tauri-build copies externalBin on every build and a plain `cargo build`
+    # has no staged CLI.
+    need(conf.get("mainBinaryName") == "keyport-app", "tauri.conf.json: mainBinaryName is not keyport-app")
+    need("externalBin" not in b, "tauri.conf.json: bundle.externalBin set (it belongs in " + BUNDLE_CONF + ")")
+    if os.path.exists(BUNDLE_CONF):
+        bc = json.load(open(BUNDLE_CONF, encoding="utf-8"))
+        ext = bc.get("bundle", {}).get("externalBin")
+        need(ext == ["target/cli/keyport"], f"{BUNDLE_CONF}: bundle.externalBin is {ext!r}, expected ['target/cli/keyport']")
+    else:
+        need(False, f"{BUNDLE_CONF} missing")
+    stage_sh = open("scripts/stage-cli.sh", encoding="utf-8").read() if os.path.exists("scripts/stage-cli.sh") else ""
+    need("dest=target/cli" in stage_sh and "-p keyport-cli" in stage_sh,
+         "scripts/stage-cli.sh does not build keyport-cli into target/cli")
 
 for p in problems:
     print(p, file=sys.stderr)
