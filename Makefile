@@ -36,8 +36,9 @@ test-ui: deps
 test-e2e: build
 	tests/e2e/run.sh
 
-# The release workflow's syntax, then the .deb built, installed, driven
-# through xdg-open and gio open, and removed (needs root or sudo).
+# The release workflow's syntax, then the .deb built (both programs),
+# installed, `keyport token` run from it, driven through xdg-open and gio
+# open, and removed (needs root or sudo).
 test-installer: deps
 	tests/installer/check-workflow.sh
 	tests/installer/deb.sh
