@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 SESSION := scripts/headless-session.sh
 
-.PHONY: bindings run test deps ui build lint test-rust test-ui test-e2e test-installer test-fuzz demo bench clean
+.PHONY: bindings run test deps ui build bundle lint test-rust test-ui test-e2e test-installer test-fuzz demo bench clean
 
 deps:
 	@scripts/install-deps.sh
@@ -15,6 +15,14 @@ ui: deps
 
 build: ui
 	$(CARGO) build --workspace
+
+# This machine's installers (Linux: .deb, .rpm, AppImage in
+# target/release/bundle), as the release workflow builds them: the `keyport`
+# CLI staged for bundle.externalBin, then only the app package bundled, with
+# the CLI beside it.
+bundle: deps
+	scripts/stage-cli.sh
+	ui/node_modules/.bin/tauri build --config src-tauri/keyport-app/tauri.bundle.conf.json -- -p keyport-app
 
 # Opens the Keyport window (debug build).
 run: build
