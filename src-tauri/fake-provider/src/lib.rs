@@ -92,6 +92,19 @@ pub struct Config {
     /// Google-strict: only return a refresh token when /authorize had
     /// `access_type=offline`. Off by default.
     pub require_offline_access: bool,
+    /// Google-like: the code exchange returns a refresh token only when the
+    /// consent screen was shown — the account's first grant to this client,
+    /// or `prompt=consent`. A repeat sign-in without it gets none. Off by
+    /// default (every exchange returns one).
+    pub refresh_token_only_on_consent: bool,
+    /// Microsoft-like: the code exchange returns a refresh token only when
+    /// the `offline_access` scope was asked for. Off by default.
+    pub refresh_token_needs_offline_access_scope: bool,
+    /// The client's registered redirect URIs. When not empty, an https or
+    /// `dev.keyport:` redirect_uri must be one of them exactly (loopback
+    /// `http://127.0.0.1` / `[::1]` URIs may use any port, RFC 8252 §7.3).
+    /// Empty: any https host and any `dev.keyport:` URI are accepted.
+    pub redirect_uris: Vec<String>,
     /// Google-like: grant `email`/`profile` as
     /// `https://www.googleapis.com/auth/userinfo.email`/`.profile` (that is
     /// what Google's token response says). Off by default.
@@ -112,6 +125,9 @@ impl Default for Config {
             access_token_lifetime_secs: 3600,
             code_lifetime_secs: 60,
             require_offline_access: false,
+            refresh_token_only_on_consent: false,
+            refresh_token_needs_offline_access_scope: false,
+            redirect_uris: Vec::new(),
             expand_scope_aliases: false,
             accounts: vec![
                 Account::new("1001", "ana@firm.example", "Ana Example", 1234),
@@ -162,6 +178,14 @@ pub enum Fault {
     InvalidGrant,
     /// 200 with a [`HUGE_BODY_BYTES`] (20 MiB) JSON body.
     Huge,
+    /// Answer with this 3xx status and a `Location` pointing at the same
+    /// endpoint with `?redirected=1` (which would answer normally: a client
+    /// that follows it succeeds). Requests arriving there are counted by
+    /// [`FakeProvider::redirected_requests`].
+    Redirect(u16),
+    /// /token only: the normal reply, padded (a JSON `padding` field) to
+    /// exactly this many bytes and sent chunked, without Content-Length.
+    Chunked(usize),
     /// Drop the TCP connection without answering. Implemented below the HTTP
     /// layer: the connection's socket is switched to "killed" (SO_LINGER 0),
     /// so hyper's write of the response fails and the socket is closed with
@@ -185,6 +209,7 @@ struct CodeRec {
     challenge: String,
     account: usize,
     scopes: Vec<String>,
+    /// Whether the exchange may return a refresh token (see [`Config`]).
     offline: bool,
     expires_at: Instant,
     used: bool,
@@ -224,7 +249,15 @@ struct Inner {
     /// include_granted_scopes.
     prior: HashMap<(String, usize), Vec<String>>,
     issued: Vec<String>,
+    /// PKCE verifiers the client sent to /token.
+    verifiers_seen: Vec<String>,
     token_counts: HashMap<String, usize>,
+    /// /token refresh requests being answered right now, and the most ever.
+    refreshes_in_flight: usize,
+    max_refreshes_in_flight: usize,
+    /// While set, /token refresh requests wait before they are answered.
+    hold_refreshes: bool,
+    redirected_requests: usize,
     endpoint_counts: HashMap<Endpoint, usize>,
     revocations: Vec<String>,
     authorize_requests: Vec<HashMap<String, String>>,
@@ -277,7 +310,12 @@ impl FakeProvider {
                 access: HashMap::new(),
                 prior: HashMap::new(),
                 issued,
+                verifiers_seen: Vec::new(),
                 token_counts: HashMap::new(),
+                refreshes_in_flight: 0,
+                max_refreshes_in_flight: 0,
+                hold_refreshes: false,
+                redirected_requests: 0,
                 endpoint_counts: HashMap::new(),
                 revocations: Vec::new(),
                 authorize_requests: Vec::new(),
@@ -426,9 +464,33 @@ impl FakeProvider {
     // -- introspection --------------------------------------------------------
 
     /// Every access token, refresh token, authorization code and id_token
-    /// issued, plus the client secret. Not cleared by [`Self::reset_counts`].
+    /// issued, the client secret, and every PKCE verifier the client sent.
+    /// Not cleared by [`Self::reset_counts`].
     pub fn issued_secrets(&self) -> Vec<String> {
-        self.shared.lock().issued.clone()
+        let inner = self.shared.lock();
+        let mut all = inner.issued.clone();
+        all.extend(inner.verifiers_seen.iter().cloned());
+        all
+    }
+    /// The most /token refresh requests that were being answered at once.
+    pub fn max_refreshes_in_flight(&self) -> usize {
+        self.shared.lock().max_refreshes_in_flight
+    }
+    /// /token refresh requests being answered right now.
+    pub fn refreshes_in_flight(&self) -> usize {
+        self.shared.lock().refreshes_in_flight
+    }
+    /// From now on /token refresh requests wait (at most a minute) until
+    /// [`Self::release_refreshes`]: they stay in flight together.
+    pub fn hold_refreshes(&self) {
+        self.shared.lock().hold_refreshes = true;
+    }
+    pub fn release_refreshes(&self) {
+        self.shared.lock().hold_refreshes = false;
+    }
+    /// Requests that arrived at the target of a [`Fault::Redirect`].
+    pub fn redirected_requests(&self) -> usize {
+        self.shared.lock().redirected_requests
     }
     /// Number of /token requests with this `grant_type` (e.g.
     /// "authorization_code", "refresh_token"), counted before faults and
@@ -459,14 +521,17 @@ impl FakeProvider {
     pub fn authorize_requests(&self) -> Vec<HashMap<String, String>> {
         self.shared.lock().authorize_requests.clone()
     }
-    /// Clears request counters, revocations and recorded /authorize requests
-    /// (not tokens, grants, faults or issued secrets).
+    /// Clears request counters (the refreshes-in-flight peak too),
+    /// revocations and recorded /authorize requests (not tokens, grants,
+    /// faults or issued secrets).
     pub fn reset_counts(&self) {
         let mut inner = self.shared.lock();
         inner.token_counts.clear();
         inner.endpoint_counts.clear();
         inner.revocations.clear();
         inner.authorize_requests.clear();
+        inner.max_refreshes_in_flight = inner.refreshes_in_flight;
+        inner.redirected_requests = 0;
     }
     /// Grants (one per successful code exchange) of this account that are
     /// not revoked.
@@ -602,7 +667,7 @@ impl Shared {
                 ),
             );
         };
-        let Some(redirect) = acceptable_redirect(redirect_uri) else {
+        let Some(redirect) = acceptable_redirect(redirect_uri, &self.config.redirect_uris) else {
             return AuthOutcome::Page(
                 400,
                 error_page(
@@ -690,6 +755,15 @@ impl Shared {
             }
         }
         dedupe(&mut granted);
+        // Whether this consent may yield a refresh token (see Config).
+        let first_consent = !inner.prior.contains_key(&key);
+        let offline = (param("access_type") == Some("offline")
+            || !self.config.require_offline_access)
+            && (first_consent
+                || param("prompt") == Some("consent")
+                || !self.config.refresh_token_only_on_consent)
+            && (split_scopes(param("scope").unwrap_or("")).contains(&"offline_access".to_string())
+                || !self.config.refresh_token_needs_offline_access_scope);
         let prior = inner.prior.entry(key).or_default();
         for s in &granted {
             if !prior.contains(s) {
@@ -706,7 +780,7 @@ impl Shared {
                 challenge: challenge.to_string(),
                 account,
                 scopes: granted.clone(),
-                offline: param("access_type") == Some("offline"),
+                offline,
                 expires_at: Instant::now() + Duration::from_secs(self.config.code_lifetime_secs),
                 used: false,
                 grant: None,
@@ -833,6 +907,9 @@ impl Shared {
             );
         };
         let mut inner = self.lock();
+        if let Some(verifier) = form.get("code_verifier") {
+            inner.verifiers_seen.push(verifier.clone());
+        }
         let Some(rec) = inner.codes.get_mut(code) else {
             return invalid_grant("Malformed auth code.");
         };
@@ -869,16 +946,34 @@ impl Shared {
         let account = rec.account;
         let scopes = rec.scopes.clone();
         let offline = rec.offline;
-        inner.grants.push(GrantRec {
-            client_id: self.config.client_id.clone(),
-            account,
-            scopes: scopes.clone(),
-            revoked: false,
+        // Without a new refresh token the consent extends the account's
+        // live grant (its refresh token now covers these scopes too), as at
+        // Google; otherwise it is a grant of its own.
+        let live = inner.grants.iter().rposition(|g| {
+            g.account == account && g.client_id == self.config.client_id && !g.revoked
         });
-        let grant = inner.grants.len() - 1;
+        let grant = match live.filter(|_| !offline) {
+            Some(g) => {
+                let merged = &mut inner.grants[g].scopes;
+                for s in &scopes {
+                    if !merged.contains(s) {
+                        merged.push(s.clone());
+                    }
+                }
+                g
+            }
+            None => {
+                inner.grants.push(GrantRec {
+                    client_id: self.config.client_id.clone(),
+                    account,
+                    scopes: scopes.clone(),
+                    revoked: false,
+                });
+                inner.grants.len() - 1
+            }
+        };
         inner.codes.get_mut(code).expect("code").grant = Some(grant);
-        let with_refresh = offline || !self.config.require_offline_access;
-        self.issue(&mut inner, grant, scopes, with_refresh)
+        self.issue(&mut inner, grant, scopes, offline)
     }
 
     fn refresh(&self, form: &HashMap<String, String>) -> JsonReply {
@@ -1123,23 +1218,48 @@ async fn authorize_handler(
 async fn token_handler(
     State(s): S,
     ConnectInfo(conn): Conn,
+    RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = parse_form(&body);
+    let grant_type = form
+        .as_ref()
+        .ok()
+        .and_then(|f| f.get("grant_type").cloned())
+        .unwrap_or_default();
+    let redirected = q.as_deref() == Some("redirected=1");
     {
         let mut inner = s.lock();
         *inner.endpoint_counts.entry(Endpoint::Token).or_insert(0) += 1;
-        let grant_type = form
-            .as_ref()
-            .ok()
-            .and_then(|f| f.get("grant_type").cloned())
-            .unwrap_or_default();
-        *inner.token_counts.entry(grant_type).or_insert(0) += 1;
+        *inner.token_counts.entry(grant_type.clone()).or_insert(0) += 1;
+        if redirected {
+            inner.redirected_requests += 1;
+        }
     }
-    if let Some(r) = apply_fault(&s, Endpoint::Token, &conn).await {
-        return r;
+    let _in_flight = (grant_type == "refresh_token").then(|| RefreshInFlight::enter(&s));
+    if _in_flight.is_some() {
+        let held_since = Instant::now();
+        while s.lock().hold_refreshes && held_since.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
+    // The target of a redirect answers normally.
+    let fault = if redirected {
+        None
+    } else {
+        s.take_fault(Endpoint::Token)
+    };
+    let pad_to = match fault {
+        Some(Fault::Chunked(n)) => Some(n),
+        Some(fault) => {
+            if let Some(r) = answer_fault(&s, Endpoint::Token, &conn, fault).await {
+                return r;
+            }
+            None
+        }
+        None => None,
+    };
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -1157,11 +1277,54 @@ async fn token_handler(
             "Content-Type must be application/x-www-form-urlencoded.",
         )
     };
-    let mut r = json_response(status, body);
+    let mut r = match pad_to {
+        Some(n) => chunked_json_response(status, body, n),
+        None => json_response(status, body),
+    };
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r.headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// Counts a /token refresh request as in flight until it is answered (or
+/// its client goes away).
+struct RefreshInFlight<'a>(&'a Shared);
+
+impl<'a> RefreshInFlight<'a> {
+    fn enter(s: &'a Shared) -> Self {
+        let mut inner = s.lock();
+        inner.refreshes_in_flight += 1;
+        inner.max_refreshes_in_flight =
+            inner.max_refreshes_in_flight.max(inner.refreshes_in_flight);
+        RefreshInFlight(s)
+    }
+}
+
+impl Drop for RefreshInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.lock().refreshes_in_flight -= 1;
+    }
+}
+
+/// `body` padded with a `padding` field to exactly `total` bytes (when it
+/// is shorter), sent in 64 KiB chunks without Content-Length.
+fn chunked_json_response(status: StatusCode, mut body: Value, total: usize) -> Response {
+    body["padding"] = json!("");
+    let bare = body.to_string().len();
+    body["padding"] = json!("a".repeat(total.saturating_sub(bare)));
+    let bytes = body.to_string().into_bytes();
+    let chunks: Vec<Result<Bytes, std::convert::Infallible>> = bytes
+        .chunks(64 * 1024)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    let mut r = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     r
 }
 
@@ -1310,6 +1473,16 @@ async fn gmail_profile_handler(
 /// (no fault, or [`Fault::Slow`] after its sleep).
 async fn apply_fault(s: &Shared, endpoint: Endpoint, conn: &ConnCtl) -> Option<Response> {
     let fault = s.take_fault(endpoint)?;
+    answer_fault(s, endpoint, conn, fault).await
+}
+
+/// The answer `fault` gives at `endpoint`; `None` = answer normally.
+async fn answer_fault(
+    s: &Shared,
+    endpoint: Endpoint,
+    conn: &ConnCtl,
+    fault: Fault,
+) -> Option<Response> {
     let api = matches!(endpoint, Endpoint::Userinfo | Endpoint::GmailProfile);
     let error_body = |status: StatusCode, error: &str| {
         if api {
@@ -1376,6 +1549,18 @@ async fn apply_fault(s: &Shared, endpoint: Endpoint, conn: &ConnCtl) -> Option<R
             conn.kill();
             StatusCode::OK.into_response()
         }
+        Fault::Redirect(code) => {
+            let mut r = StatusCode::from_u16(code)
+                .unwrap_or(StatusCode::TEMPORARY_REDIRECT)
+                .into_response();
+            let location = format!("{}{}?redirected=1", s.base_url, endpoint.path());
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        // Only /token pads its replies.
+        Fault::Chunked(_) => return None,
     })
 }
 
@@ -1518,18 +1703,21 @@ impl Connected<axum::serve::IncomingStream<'_, KillListener>> for ConnCtl {
 // Small helpers
 // ---------------------------------------------------------------------------
 
-/// Accepts `http://127.0.0.1[:port]/...`, `http://[::1][:port]/...`, any
-/// `dev.keyport:` URL and https URLs with a host; never a fragment. Note:
-/// `localhost` is refused (RFC 8252 §8.3 recommends the IP literal).
-fn acceptable_redirect(raw: &str) -> Option<url::Url> {
+/// Accepts `http://127.0.0.1[:port]/...` and `http://[::1][:port]/...`
+/// (any port, RFC 8252 §7.3); with `registered` empty, any `dev.keyport:`
+/// URL and https URLs with a host, else only the registered ones, exactly.
+/// Never a fragment. `localhost` is refused (RFC 8252 §8.3 recommends the
+/// IP literal).
+fn acceptable_redirect(raw: &str, registered: &[String]) -> Option<url::Url> {
     let url = url::Url::parse(raw).ok()?;
     if url.fragment().is_some() {
         return None;
     }
+    let listed = registered.is_empty() || registered.iter().any(|r| r == raw);
     let ok = match url.scheme() {
         "http" => matches!(url.host_str(), Some("127.0.0.1") | Some("[::1]")),
-        "https" => url.host_str().is_some_and(|h| !h.is_empty()),
-        "dev.keyport" => true,
+        "https" => url.host_str().is_some_and(|h| !h.is_empty()) && listed,
+        "dev.keyport" => listed,
         _ => false,
     };
     ok.then_some(url)
