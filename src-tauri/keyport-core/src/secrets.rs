@@ -169,19 +169,44 @@ impl SecretStore {
         &self.service
     }
 
-    fn entry(&self, key: &SecretKey) -> Result<Entry> {
-        let store = {
-            let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
-            match guard.as_ref() {
-                Some(s) => s.clone(),
+    fn store(&self) -> Result<Arc<CredentialStore>> {
+        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(s) => Ok(s.clone()),
+            None => {
+                let s = (self.factory)()?;
+                *guard = Some(s.clone());
+                Ok(s)
+            }
+        }
+    }
+
+    /// The names (`connection:<id>`, `client:<provider>`, `flow:<id>`) of
+    /// every entry this service holds in the keyring, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let spec = std::collections::HashMap::from([("service", self.service.as_str())]);
+        let mut users = Vec::new();
+        for entry in self.store()?.search(&spec).map_err(map_err)? {
+            match entry.get_specifiers() {
+                Some((service, user)) => {
+                    if service == self.service {
+                        users.push(user);
+                    }
+                }
                 None => {
-                    let s = (self.factory)()?;
-                    *guard = Some(s.clone());
-                    s
+                    let attributes = entry.get_attributes().map_err(map_err)?;
+                    if let Some(user) = attributes.get("username") {
+                        users.push(user.clone());
+                    }
                 }
             }
-        };
-        store
+        }
+        users.sort();
+        Ok(users)
+    }
+
+    fn entry(&self, key: &SecretKey) -> Result<Entry> {
+        self.store()?
             .build(&self.service, &key.user(), None)
             .map_err(map_err)
     }
@@ -338,6 +363,19 @@ mod tests {
         store.delete(&key).unwrap();
         store.delete(&key).unwrap();
         assert!(store.get(&key).unwrap().is_none());
+    }
+
+    #[test]
+    fn list_names_the_entries_of_its_service_only() {
+        let store = SecretStore::with_factory("dev.keyport.list-test", mock_store);
+        let other = SecretStore::with_factory("dev.keyport.list-test.other", mock_store);
+        store
+            .set(&SecretKey::FlowVerifier("f1".into()), "v")
+            .unwrap();
+        store.set(&SecretKey::Connection("c1".into()), "t").unwrap();
+        other.set(&SecretKey::Connection("c2".into()), "t").unwrap();
+        assert_eq!(store.list().unwrap(), ["connection:c1", "flow:f1"]);
+        assert_eq!(other.list().unwrap(), ["connection:c2"]);
     }
 
     #[test]

@@ -124,24 +124,16 @@ impl Keyport {
         };
         // A loopback flow can only complete through its own listener, in
         // this process: its verifier stays in memory. Other modes may finish
-        // in another process, so theirs goes to the keyring — first, so a row
-        // never points at a verifier that is not there.
+        // in another process, so theirs goes to the keyring — after the flow
+        // row, so no keyring entry is ever without the row that names it (a
+        // row whose verifier never arrived just fails: `verifier_missing`,
+        // or expiry, which clears it).
         let loopback = loopback.map(|listener| Loopback {
             listener,
             verifier: Some(req.verifier.clone()),
         });
-        let in_keyring = match &loopback {
-            Some(_) => false,
-            None => {
-                let key = SecretKey::FlowVerifier(flow_id.clone());
-                let verifier = req.verifier.clone();
-                self.secrets
-                    .run(move |s| s.set(&key, verifier.expose()))
-                    .await?;
-                true
-            }
-        };
-        let stored = self.store.transaction(|tx| {
+        let in_keyring = loopback.is_none();
+        self.store.transaction(|tx| {
             if new_row {
                 tx.insert_connection(
                     &connection_id,
@@ -162,13 +154,27 @@ impl Keyport {
                 None,
                 Some(&format!("Sign-in started ({} redirect)", mode.as_str())),
             )
-        });
-        if let Err(e) = stored {
-            if in_keyring {
-                let key = SecretKey::FlowVerifier(flow_id.clone());
-                let _ = self.secrets.run(move |s| s.delete(&key)).await;
+        })?;
+        crash_point("initiate.flow_recorded");
+        if in_keyring {
+            let key = SecretKey::FlowVerifier(flow_id.clone());
+            let verifier = req.verifier.clone();
+            if let Err(e) = self
+                .secrets
+                .run(move |s| s.set(&key, verifier.expose()))
+                .await
+            {
+                // Nothing was handed out yet: the rows go again.
+                let _ = self.store.transaction(|tx| {
+                    tx.delete_flow(&flow_id)?;
+                    if new_row {
+                        tx.delete_connection(&connection_id)?;
+                    }
+                    Ok(())
+                });
+                return Err(e);
             }
-            return Err(e);
+            crash_point("initiate.verifier_stored");
         }
         tracing::info!(flow = %flow_id, connection = %connection_id, integration = %integration.id, mode = mode.as_str(), "flow started");
         Ok(SignIn {

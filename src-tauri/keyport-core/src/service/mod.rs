@@ -51,6 +51,7 @@ pub struct Keyport {
     secrets: SecretStore,
     http: Http,
     refresh_locks: RefreshLocks,
+    clock: tokens::Clock,
     /// Client secrets read from the keyring, by (provider, row version).
     client_secrets: Arc<Mutex<HashMap<(String, i64), Secret>>>,
     /// The organisation's policy, or why its file cannot be used.
@@ -90,6 +91,7 @@ impl Keyport {
             secrets,
             http: Http::new(HTTP_TIMEOUT),
             refresh_locks: Default::default(),
+            clock: Default::default(),
             client_secrets: Default::default(),
             policy,
         })
@@ -105,6 +107,13 @@ impl Keyport {
     /// short one so timeout cases run quickly).
     pub fn with_http_timeout(mut self, timeout: Duration) -> Keyport {
         self.http = Http::new(timeout);
+        self
+    }
+
+    /// The same service timing refreshes and cooldowns by `clock` (tests
+    /// pass a [`tokens::Clock::manual`] one).
+    pub fn with_clock(mut self, clock: tokens::Clock) -> Keyport {
+        self.clock = clock;
         self
     }
 

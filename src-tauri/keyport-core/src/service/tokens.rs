@@ -10,6 +10,7 @@
 //! provider never sees a refresh storm.
 
 use std::fs::File;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,17 +31,46 @@ const ATTEMPTS: u32 = 3;
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(10);
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
-fn now_secs() -> i64 {
-    now_ms() / 1000
+/// The time refreshes and cooldowns are measured by: the system clock, or
+/// (tests) a clock that moves only when told, so a cooldown can end without
+/// waiting for it.
+#[derive(Clone, Debug, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    /// A clock that starts at the system time and moves only by
+    /// [`advance`](Self::advance).
+    pub fn manual() -> Clock {
+        Clock(Some(Arc::new(AtomicI64::new(now_ms()))))
+    }
+
+    /// Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        match &self.0 {
+            Some(t) => t.load(Ordering::SeqCst),
+            None => now_ms(),
+        }
+    }
+
+    fn now_secs(&self) -> i64 {
+        self.now_ms() / 1000
+    }
+
+    /// Moves a manual clock forward (the system clock cannot be moved).
+    pub fn advance(&self, by: Duration) {
+        if let Some(t) = &self.0 {
+            t.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+        }
+    }
 }
 
-fn expires_within(t: &TokenSet, margin: Duration) -> bool {
+fn expires_within(clock: &Clock, t: &TokenSet, margin: Duration) -> bool {
     t.expires_at
-        .is_some_and(|at| at <= now_secs() + margin.as_secs() as i64)
+        .is_some_and(|at| at <= clock.now_secs() + margin.as_secs() as i64)
 }
 
-fn still_valid(t: &TokenSet) -> bool {
-    !expires_within(t, Duration::from_secs(30))
+fn still_valid(clock: &Clock, t: &TokenSet) -> bool {
+    !expires_within(clock, t, Duration::from_secs(30))
 }
 
 fn ensure_usable(c: &Connection) -> Result<()> {
@@ -78,14 +108,16 @@ impl Keyport {
         rejected: Option<&Secret>,
     ) -> Result<Secret> {
         ensure_usable(conn)?;
+        let clock = &self.clock;
         let needs_refresh = |t: &TokenSet| match rejected {
             Some(bad) => &t.access_token == bad,
-            None => expires_within(t, REFRESH_MARGIN),
+            None => expires_within(clock, t, REFRESH_MARGIN),
         };
         let tokens = self.read_tokens(&conn.id).await?;
         if !needs_refresh(&tokens) {
             return Ok(tokens.access_token);
         }
+        tracing::debug!(connection = %conn.id, "access token due for a refresh; waiting for the refresh lock");
         let local = self.refresh_lock(&conn.id);
         let _in_process = local.lock().await;
         let _across_processes = self.connection_lock(&conn.id).await?;
@@ -99,12 +131,12 @@ impl Keyport {
             .with(|db| db.connection(&conn.id))?
             .ok_or_else(|| Error::ConnectionNotFound(conn.id.clone()))?;
         ensure_usable(&conn)?;
-        if let Some(until) = conn.retry_after.filter(|u| *u > now_ms()) {
-            if rejected.is_none() && still_valid(&tokens) {
+        if let Some(until) = conn.retry_after.filter(|u| *u > clock.now_ms()) {
+            if rejected.is_none() && still_valid(clock, &tokens) {
                 return Ok(tokens.access_token);
             }
             return Err(Error::CoolingDown {
-                secs: ((until - now_ms()) / 1000).max(1) as u64,
+                secs: ((until - clock.now_ms()) / 1000).max(1) as u64,
                 last: conn.last_error_message.clone().unwrap_or_default(),
             });
         }
@@ -115,13 +147,13 @@ impl Keyport {
                     Error::RateLimited { retry_after_secs } => *retry_after_secs,
                     _ => None,
                 };
-                let until =
-                    now_ms() + cooldown(conn.refresh_failures, retry_after).as_millis() as i64;
+                let until = clock.now_ms()
+                    + cooldown(conn.refresh_failures, retry_after).as_millis() as i64;
                 self.store
                     .with(|db| db.record_transient(&conn.id, &e, until))?;
                 tracing::warn!(connection = %conn.id, code = e.code(), "refresh failed; cooling down");
                 // The old token still works for a while: keep serving it.
-                if rejected.is_none() && still_valid(&tokens) {
+                if rejected.is_none() && still_valid(clock, &tokens) {
                     return Ok(tokens.access_token);
                 }
                 Err(e)
@@ -159,10 +191,12 @@ impl Keyport {
                         access_token: reply.access_token,
                         // No refresh token in the reply: keep ours.
                         refresh_token: reply.refresh_token.or(Some(refresh_token)),
-                        expires_at: reply.expires_in.map(|d| now_secs() + d.as_secs() as i64),
+                        expires_at: reply
+                            .expires_in
+                            .map(|d| self.clock.now_secs() + d.as_secs() as i64),
                         scopes: granted.clone(),
                         token_type: "Bearer".into(),
-                        obtained_at: now_secs(),
+                        obtained_at: self.clock.now_secs(),
                     };
                     // Persist (a rotated refresh token!) before anyone uses it.
                     let (id, set) = (conn.id.clone(), fresh.clone());
@@ -225,6 +259,9 @@ impl Keyport {
                 .truncate(false)
                 .write(true)
                 .open(&path)?;
+            if no_refresh_lock() {
+                return Ok(file);
+            }
             let deadline = std::time::Instant::now() + LOCK_WAIT;
             loop {
                 match file.try_lock() {
@@ -242,6 +279,17 @@ impl Keyport {
         .await
         .map_err(|e| Error::Io(e.to_string()))?
     }
+}
+
+/// For the tests that prove the lock matters: in debug builds,
+/// `KEYPORT_DEBUG_NO_REFRESH_LOCK=1` skips the cross-process file lock (the
+/// in-process mutex stays). Release builds have no such switch.
+fn no_refresh_lock() -> bool {
+    #[cfg(debug_assertions)]
+    if std::env::var("KEYPORT_DEBUG_NO_REFRESH_LOCK").is_ok_and(|v| v == "1") {
+        return true;
+    }
+    false
 }
 
 #[cfg(test)]
