@@ -1,13 +1,45 @@
 //! The local attack surface: the loopback listener, deep links with
 //! valid-looking but unknown states, and the window's CSP and capabilities.
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use keyport_core::catalog::RedirectMode;
 use keyport_core::service::ConnectOptions;
 
 use crate::common::Env;
+
+/// Sends `request` as raw bytes (no client normalises its path) and
+/// returns the status code and the whole reply.
+async fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut reply))
+        .await
+        .expect("a reply")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP reply: {reply:?}"));
+    (status, reply)
+}
+
+fn get(target: &str) -> String {
+    format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+}
+
+/// Whether this machine has an IPv6 loopback to listen on.
+fn ipv6_loopback() -> bool {
+    std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
@@ -23,9 +55,15 @@ async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
         .await
         .unwrap();
     let addrs = started.loopback_addrs();
-    assert!(!addrs.is_empty());
     assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
     let port = addrs[0].port();
+    let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    let mut want = vec![v4];
+    if ipv6_loopback() {
+        want.push(v6);
+    }
+    assert_eq!(addrs, want, "127.0.0.1 and, where IPv6 exists, [::1]");
     assert!(
         started
             .redirect_uri
@@ -43,58 +81,64 @@ async fn loopback_listens_on_loopback_only_serves_one_success_then_closes() {
         )
         .await
     });
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    // Probes that must not end the flow.
-    assert_eq!(
-        http.get(format!("{base}/")).send().await.unwrap().status(),
-        404
-    );
-    assert_eq!(
-        http.get(format!("{base}/callback/../admin"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        http.post(format!("{base}/callback"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
-    let other = http
-        .get(format!(
-            "{base}/callback?state=AAAAAAAAAAAAAAAAAAAAAA&code=stolen"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other.status(), 400);
-    let page = other.text().await.unwrap();
-    assert!(page.contains("does not belong"), "{page}");
+    // Probes that must not end the flow, sent as raw bytes on every listener.
+    for &addr in &want {
+        for (target, status) in [
+            ("/", 404),
+            ("/callback/../admin", 404),
+            ("/callback/..%2Fadmin", 404),
+            (
+                "/admin/../callback?state=AAAAAAAAAAAAAAAAAAAAAA&code=x",
+                404,
+            ),
+            ("/%63allback?state=AAAAAAAAAAAAAAAAAAAAAA&code=x", 404),
+            ("/callback/?state=AAAAAAAAAAAAAAAAAAAAAA&code=x", 404),
+            ("http://evil.example/callback?state=A&code=x", 400),
+        ] {
+            let (got, reply) = raw(addr, &get(target)).await;
+            assert_eq!(got, status, "{addr} GET {target}: {reply}");
+        }
+        let (got, _) = raw(
+            addr,
+            "POST /callback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        assert_eq!(got, 400, "{addr}: POST");
+        let (got, page) = raw(
+            addr,
+            &get("/callback?state=AAAAAAAAAAAAAAAAAAAAAA&code=stolen"),
+        )
+        .await;
+        assert_eq!(got, 400, "{addr}: another state");
+        assert!(page.contains("does not belong"), "{page}");
+    }
     // The real redirect completes it and gets the success page.
     let redirect = env.provider.follow_authorize(&auth_url).unwrap();
-    let ok = http.get(&redirect).send().await.unwrap();
-    assert_eq!(ok.status(), 200);
-    assert_eq!(ok.headers()["referrer-policy"], "no-referrer");
-    assert!(ok
-        .text()
-        .await
-        .unwrap()
-        .contains("You can close this tab — Keyport is connected"));
+    let target = redirect
+        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .unwrap();
+    let (got, ok) = raw(v4, &get(target)).await;
+    assert_eq!(got, 200);
+    assert!(
+        ok.to_ascii_lowercase()
+            .contains("\r\nreferrer-policy: no-referrer\r\n"),
+        "{ok}"
+    );
+    assert!(ok.contains("You can close this tab — Keyport is connected"));
     let connection = serve.await.unwrap().expect("connected");
     assert_eq!(connection.email.as_deref(), Some("ana@firm.example"));
-    // Closed afterwards.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let after = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
-    assert!(
-        after.is_err(),
-        "the listener must be closed after the success"
-    );
+    // Closed afterwards, on every address: connecting is refused.
+    for addr in want {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect(addr).await.is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{addr} still accepts connections after the success"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,6 +178,7 @@ async fn a_deep_link_with_an_unknown_state_changes_nothing() {
     // The real flow still completes.
     let link = env.provider.follow_authorize(&started.auth_url).unwrap();
     assert_eq!(kp.handle_deep_link(&link).await.unwrap().id, c.id);
+    env.assert_no_secrets_leaked();
 }
 
 fn read_json(path: &str) -> serde_json::Value {

@@ -39,6 +39,47 @@ enum Case {
     CancelledThenCallback,
     LoopbackWrongState,
     SlowButInTime,
+    RedirectedTokenEndpoint,
+    ChunkedReplyOverTheCap,
+    ChunkedReplyUnderTheCap,
+}
+
+impl Case {
+    /// Each case's place in [`ALL`]; the match is exhaustive, so a new case
+    /// must be numbered here, and the test checks [`ALL`] lists each number.
+    fn index(self) -> usize {
+        use Case::*;
+        match self {
+            UnknownState => 0,
+            ReplayedState => 1,
+            ExpiredState => 2,
+            AccessDenied => 3,
+            OtherAuthorizationError => 4,
+            MissingCode => 5,
+            HostileLink => 6,
+            DuplicateParams => 7,
+            InvalidGrant => 8,
+            ServerError500 => 9,
+            ServerError503 => 10,
+            RateLimited => 11,
+            Timeout => 12,
+            MalformedJson => 13,
+            HugeReply => 14,
+            ConnectionReset => 15,
+            WrongClientSecret => 16,
+            WrongVerifier => 17,
+            UserinfoRefused => 18,
+            UserinfoMalformed => 19,
+            PartialScopes => 20,
+            LockedKeyring => 21,
+            CancelledThenCallback => 22,
+            LoopbackWrongState => 23,
+            SlowButInTime => 24,
+            RedirectedTokenEndpoint => 25,
+            ChunkedReplyOverTheCap => 26,
+            ChunkedReplyUnderTheCap => 27,
+        }
+    }
 }
 
 struct Expect {
@@ -88,6 +129,14 @@ fn expectation(case: Case) -> Expect {
             code: None,
             status: Some("active"),
         },
+        // A 307 is not followed (following it would succeed): no reply.
+        RedirectedTokenEndpoint => fails("provider.malformed", Some("failed")),
+        // Chunked, without Content-Length: the cap counts what arrives.
+        ChunkedReplyOverTheCap => fails("provider.malformed", Some("failed")),
+        ChunkedReplyUnderTheCap => Expect {
+            code: None,
+            status: Some("active"),
+        },
     }
 }
 
@@ -119,6 +168,9 @@ const ALL: &[Case] = {
         CancelledThenCallback,
         LoopbackWrongState,
         SlowButInTime,
+        RedirectedTokenEndpoint,
+        ChunkedReplyOverTheCap,
+        ChunkedReplyUnderTheCap,
     ]
 };
 
@@ -188,6 +240,15 @@ async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport_core::Result<Conne
         MalformedJson => p.set_fault(Endpoint::Token, Some(Fault::Malformed)),
         HugeReply => p.set_fault(Endpoint::Token, Some(Fault::Huge)),
         ConnectionReset => p.set_fault(Endpoint::Token, Some(Fault::Reset)),
+        RedirectedTokenEndpoint => p.set_fault_times(Endpoint::Token, Fault::Redirect(307), 1),
+        ChunkedReplyOverTheCap => p.set_fault(
+            Endpoint::Token,
+            Some(Fault::Chunked(keyport_core::http::MAX_BODY + 1)),
+        ),
+        ChunkedReplyUnderTheCap => p.set_fault(
+            Endpoint::Token,
+            Some(Fault::Chunked(keyport_core::http::MAX_BODY - 1)),
+        ),
         UserinfoRefused => p.set_fault(Endpoint::Userinfo, Some(Fault::Status(401))),
         UserinfoMalformed => p.set_fault(Endpoint::Userinfo, Some(Fault::Malformed)),
         PartialScopes => p.set_partial_grant(Some(vec![
@@ -282,7 +343,14 @@ async fn run(case: Case, env: &Env, kp: &Keyport) -> (keyport_core::Result<Conne
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_callback_and_reply_has_its_code_and_leaves_nothing_behind() {
-    assert!(ALL.len() >= 20);
+    let mut numbered: Vec<usize> = ALL.iter().map(|c| c.index()).collect();
+    numbered.sort();
+    assert_eq!(
+        numbered,
+        (0..ALL.len()).collect::<Vec<_>>(),
+        "ALL lists every case once"
+    );
+    let mut checked = 0;
     for &case in ALL {
         let (env, kp) = Env::ready().await;
         let (result, started) = run(case, &env, &kp).await;
@@ -345,9 +413,21 @@ async fn every_bad_callback_and_reply_has_its_code_and_leaves_nothing_behind() {
                 flow.status
             );
         }
-        assert_invariants(&env, &kp);
-        if env.provider.token_requests("authorization_code") > 0 {
-            env.assert_no_secrets_leaked();
+        if matches!(case, Case::RedirectedTokenEndpoint) {
+            assert_eq!(
+                env.provider.redirected_requests(),
+                0,
+                "the redirect was not followed"
+            );
         }
+        assert_invariants(&env, &kp);
+        // The in-process log (TRACE) holds this case's lines: it is searched.
+        assert!(
+            env.in_process_log().contains(&started.flow_id),
+            "{case:?}: the in-process log did not capture this flow"
+        );
+        env.assert_no_secrets_leaked();
+        checked += 1;
     }
+    assert_eq!(checked, 28, "every case ran to its checks");
 }

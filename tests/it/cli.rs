@@ -128,6 +128,12 @@ async fn reset_removes_the_data_folder_and_every_keyring_entry() {
         secrets.get(&client).unwrap().is_none(),
         "the client secret is gone"
     );
+    assert_eq!(
+        secrets.list().unwrap(),
+        Vec::<String>::new(),
+        "no keyring entry of this data folder is left"
+    );
+    env.assert_no_secrets_leaked();
 }
 
 #[test]

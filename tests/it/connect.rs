@@ -198,6 +198,7 @@ fn denied_consent_fails_with_a_sentence() {
         serde_json::from_slice(&env.cli(&["list", "--json"]).stdout).unwrap();
     assert_eq!(list[0]["status"], "failed");
     assert_eq!(list[0]["last_error_code"], "oauth.access_denied");
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,14 +3,58 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use keyport_core::catalog::RedirectMode;
-use keyport_core::service::ConnectOptions;
+use keyport_core::service::tokens::Clock;
+use keyport_core::service::{ConnectOptions, Keyport};
 use keyport_core::store::Status;
 
 use crate::common::{assert_invariants, connect_as, expire_locally, stderr, stdout, Env};
 use fake_provider::{Config, Endpoint, Fault};
 
 const READONLY: &str = "https://www.googleapis.com/auth/gmail.readonly";
+
+/// Google as it is strict: a refresh token only with `access_type=offline`
+/// and only when consent was shown (first grant, or `prompt=consent`).
+fn google_strict() -> Env {
+    Env::with_config(Config {
+        require_offline_access: true,
+        refresh_token_only_on_consent: true,
+        expand_scope_aliases: true,
+        ..Config::default()
+    })
+}
+
+/// Refresh tokens the provider has issued so far.
+fn refresh_tokens_issued(env: &Env) -> usize {
+    env.provider
+        .issued_secrets()
+        .iter()
+        .filter(|s| s.starts_with("1//"))
+        .count()
+}
+
+/// The user's catalog drops Gmail's `prompt=consent`: a repeat sign-in then
+/// gets no refresh token from a Google-strict provider.
+fn without_prompt_consent(env: &Env) {
+    env.write_catalog("prompt = \"\"\n");
+}
+
+/// A reply without a refresh token kept the one Keyport had: the stored
+/// refresh token is still `before`, and a refresh with it works.
+fn kept_refresh_token(env: &Env, id: &str, before: &str) {
+    let now = env.secrets().get_tokens(id).unwrap().unwrap();
+    assert_eq!(
+        now.refresh_token.as_ref().map(|t| t.expose()),
+        Some(before),
+        "the refresh token Keyport had is kept"
+    );
+    expire_locally(env, id);
+    let out = env.cli(&["token", id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(env.provider.access_token_valid(stdout(&out).trim()));
+}
 
 fn rotating() -> Env {
     Env::with_config(Config {
@@ -20,6 +64,86 @@ fn rotating() -> Env {
     })
 }
 
+/// Lines in the CLI's log (TRACE) that say a process found the token due
+/// for a refresh and is going for the refresh lock.
+fn due_lines(env: &Env, id: &str) -> usize {
+    std::fs::read_to_string(env.paths.log_file())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("due for a refresh") && l.contains(id))
+        .count()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Four `keyport token` processes (with `KEYPORT_DEBUG_NO_REFRESH_LOCK` when
+/// `lock` is false) ask for one expired token, plus `tasks` in-process
+/// tasks. The provider holds refresh replies until every process has found
+/// the token due (its log says so) — so they really overlap — and, without
+/// the lock, until all four refreshes are in flight. Returns every token
+/// handed out (processes that failed give none).
+async fn contend(env: &Env, kp: &Keyport, id: &str, lock: bool, tasks: usize) -> Vec<String> {
+    env.provider.reset_counts();
+    env.provider.hold_refreshes();
+    let procs: Vec<_> = (0..4)
+        .map(|_| {
+            let mut cmd = env.command();
+            cmd.args(["token", id])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            if !lock {
+                cmd.env("KEYPORT_DEBUG_NO_REFRESH_LOCK", "1");
+            }
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut joins = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (kp, id) = (kp.clone(), id.to_string());
+        joins.spawn(async move { kp.access_token(&id).await.map(|t| t.expose().to_string()) });
+    }
+    wait_until("all four processes found the token due", || {
+        due_lines(env, id) == 4
+    })
+    .await;
+    let in_flight = if lock { 1 } else { 4 };
+    wait_until(&format!("{in_flight} refreshes are in flight"), || {
+        env.provider.refreshes_in_flight() == in_flight
+    })
+    .await;
+    env.provider.release_refreshes();
+    let mut tokens = Vec::new();
+    while let Some(r) = joins.join_next().await {
+        tokens.push(r.unwrap().expect("task token"));
+    }
+    for p in procs {
+        let out = tokio::task::spawn_blocking(move || p.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        env.record(&out, true);
+        if lock {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if out.status.success() {
+            tokens.push(String::from_utf8(out.stdout).unwrap().trim().to_string());
+        }
+    }
+    tokens
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_refresh_for_four_processes_and_fifty_tasks() {
     let env = rotating();
@@ -27,47 +151,17 @@ async fn one_refresh_for_four_processes_and_fifty_tasks() {
     env.set_google_client(&kp).await;
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     expire_locally(&env, &c.id);
-    env.provider.reset_counts();
-    // A slow token endpoint keeps the first refresh in flight while the
-    // processes start, so they really contend for it.
-    env.provider.set_fault(
-        Endpoint::Token,
-        Some(Fault::Slow(std::time::Duration::from_millis(1500))),
-    );
-
     let id = c.id.clone();
-    let procs: Vec<_> = (0..4)
-        .map(|_| {
-            env.command()
-                .args(["token", &id])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..50 {
-        let (kp, id) = (kp.clone(), id.clone());
-        tasks.spawn(async move { kp.access_token(&id).await.map(|t| t.expose().to_string()) });
-    }
-    let mut tokens = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        tokens.push(r.unwrap().expect("task token"));
-    }
-    for p in procs {
-        let out = p.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tokens.push(String::from_utf8(out.stdout).unwrap().trim().to_string());
-    }
+    let tokens = contend(&env, &kp, &id, true, 50).await;
     assert_eq!(
         env.provider.token_requests("refresh_token"),
         1,
         "exactly one refresh at the provider"
+    );
+    assert_eq!(
+        env.provider.max_refreshes_in_flight(),
+        1,
+        "never two refreshes at once"
     );
     assert_eq!(tokens.len(), 54);
     assert!(
@@ -75,7 +169,6 @@ async fn one_refresh_for_four_processes_and_fifty_tasks() {
         "everyone got the same token"
     );
     assert!(env.provider.access_token_valid(&tokens[0]));
-    env.provider.clear_faults();
     // The rotated refresh token was kept: the next refresh works.
     expire_locally(&env, &id);
     let next = kp
@@ -84,6 +177,24 @@ async fn one_refresh_for_four_processes_and_fifty_tasks() {
         .expect("second refresh with the rotated token");
     assert!(env.provider.access_token_valid(next.expose()));
     assert_eq!(env.provider.token_requests("refresh_token"), 2);
+    env.assert_no_secrets_leaked();
+}
+
+/// The test above fails without the cross-process file lock: the debug-only
+/// switch `KEYPORT_DEBUG_NO_REFRESH_LOCK=1` removes it, and the same four
+/// processes then refresh four times, all at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_the_file_lock_the_processes_refresh_more_than_once() {
+    let env = rotating();
+    let kp = env.keyport();
+    env.set_google_client(&kp).await;
+    let c = connect_as(&env, &kp, "ana@firm.example").await;
+    expire_locally(&env, &c.id);
+    contend(&env, &kp, &c.id, false, 0).await;
+    let refreshes = env.provider.token_requests("refresh_token");
+    assert!(refreshes > 1, "{refreshes} refresh without the lock");
+    assert_eq!(env.provider.max_refreshes_in_flight(), 4);
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,48 +227,77 @@ async fn revoked_at_the_provider_means_needs_reauth_after_one_attempt() {
             .as_deref()
             .unwrap_or("")
             .contains("expired or revoked")));
+    env.assert_no_secrets_leaked();
 }
 
+/// 500s and 429s: each refresh makes exactly 3 attempts, then the connection
+/// is `degraded` and cools down — 60 s ±10 % after the first failure,
+/// doubling after each further one — and no request is sent until the
+/// cooldown ends (on an injected clock); it never turns `needs_reauth`, and
+/// heals once the provider does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_and_rate_limits_never_flip_to_needs_reauth() {
-    for fault in [
-        Fault::Status(500),
-        Fault::RateLimited {
-            retry_after_secs: 1,
-        },
+    for (fault, rounds) in [
+        (Fault::Status(500), 3),
+        (
+            Fault::RateLimited {
+                retry_after_secs: 1,
+            },
+            1,
+        ),
     ] {
-        let (env, kp) = Env::ready().await;
+        let env = Env::new();
+        let clock = Clock::manual();
+        let kp = env.keyport().with_clock(clock.clone());
+        env.set_google_client(&kp).await;
         let c = connect_as(&env, &kp, "ana@firm.example").await;
         expire_locally(&env, &c.id);
         env.provider.set_fault(Endpoint::Token, Some(fault.clone()));
         env.provider.reset_counts();
-        for _ in 0..5 {
+        let sent = || env.provider.token_requests("refresh_token");
+        for round in 0..rounds {
+            let before = sent();
             let err = kp.access_token(&c.id).await.unwrap_err();
             assert!(
-                matches!(
-                    err.code(),
-                    "provider.error" | "provider.rate_limited" | "provider.cooldown"
-                ),
-                "{fault:?}: {err}"
+                matches!(err.code(), "provider.error" | "provider.rate_limited"),
+                "{fault:?} round {round}: {err}"
             );
+            assert_eq!(sent() - before, 3, "{fault:?} round {round}: attempts");
+            let row = kp.get(&c.id).unwrap();
+            assert_eq!(row.status, Status::Degraded, "{fault:?}");
+            assert_eq!(row.refresh_failures, round + 1);
+            let window = row.retry_after.expect("a cooldown") - clock.now_ms();
+            let base = 60_000i64 << round;
+            assert!(
+                (base * 9 / 10..=base * 11 / 10).contains(&window),
+                "{fault:?} round {round}: a cooldown of {window} ms, not {base} ms ±10 %"
+            );
+            // Until it ends, nothing is sent.
+            for _ in 0..3 {
+                let err = kp.access_token(&c.id).await.unwrap_err();
+                assert_eq!(err.code(), "provider.cooldown", "{fault:?}");
+            }
+            clock.advance(Duration::from_millis(window as u64 - 1_000));
+            let err = kp.access_token(&c.id).await.unwrap_err();
+            assert_eq!(err.code(), "provider.cooldown", "{fault:?}: 1 s left");
+            assert_eq!(
+                sent() - before,
+                3,
+                "{fault:?}: nothing sent while cooling down"
+            );
+            clock.advance(Duration::from_millis(1_001));
         }
-        let attempts = env.provider.token_requests("refresh_token");
-        assert!(
-            (1..=3).contains(&attempts),
-            "{fault:?}: a failing provider saw {attempts} attempts"
-        );
-        let row = kp.get(&c.id).unwrap();
-        assert_eq!(row.status, Status::Degraded, "{fault:?}");
-        // The provider recovers; after the cooldown the connection heals.
+        // The provider recovers; the cooldown has ended: the connection heals.
         env.provider.clear_faults();
-        env.sql(
-            "UPDATE connections SET retry_after = 0 WHERE id = ?1",
-            [&c.id],
-        );
+        let before = sent();
         kp.access_token(&c.id)
             .await
             .expect("refresh after recovery");
-        assert_eq!(kp.get(&c.id).unwrap().status, Status::Active);
+        assert_eq!(sent() - before, 1);
+        let row = kp.get(&c.id).unwrap();
+        assert_eq!(row.status, Status::Active);
+        assert_eq!((row.refresh_failures, row.retry_after), (0, None));
+        env.assert_no_secrets_leaked();
     }
 }
 
@@ -190,11 +330,14 @@ async fn check_records_health_and_notices_removed_scopes() {
         "{}",
         stdout(&out)
     );
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnect_same_account_restores_and_other_account_is_refused() {
-    let (env, kp) = Env::ready().await;
+    let env = google_strict();
+    let kp = env.keyport();
+    env.set_google_client(&kp).await;
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     env.provider.revoke_all_for("ana@firm.example");
     expire_locally(&env, &c.id);
@@ -248,12 +391,38 @@ async fn reconnect_same_account_restores_and_other_account_is_refused() {
     assert_eq!(back["id"], c.id.as_str());
     assert_eq!(back["status"], "active");
     assert_eq!(kp.list().unwrap().len(), 1);
+
+    // Reconnecting again without prompt=consent: Google sends no refresh
+    // token this time, and Keyport keeps the one it has.
+    without_prompt_consent(&env);
+    let kept = env.secrets().get_tokens(&c.id).unwrap().unwrap();
+    let kept = kept.refresh_token.unwrap();
+    let issued = refresh_tokens_issued(&env);
+    let out = env.cli(&[
+        "reconnect",
+        &c.id,
+        "--redirect",
+        "deep-link",
+        "--timeout",
+        "30",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sent = env.provider.authorize_requests().last().cloned().unwrap();
+    assert!(!sent.contains_key("prompt"), "{sent:?}");
+    assert_eq!(
+        refresh_tokens_issued(&env),
+        issued,
+        "the provider sent no refresh token"
+    );
+    kept_refresh_token(&env, &c.id, kept.expose());
     env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grant_more_adds_the_missing_scopes() {
-    let (env, kp) = Env::ready().await;
+    let env = google_strict();
+    let kp = env.keyport();
+    env.set_google_client(&kp).await;
     env.provider.set_partial_grant(Some(vec![READONLY.into()]));
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     assert_eq!(c.missing_scopes, [READONLY]);
@@ -303,6 +472,42 @@ async fn grant_more_adds_the_missing_scopes() {
         granted.contains(&send) && granted.contains(&READONLY),
         "{granted:?}"
     );
+
+    // Without prompt=consent, Google grants the extra scope but sends no
+    // refresh token: Keyport keeps the one it has.
+    without_prompt_consent(&env);
+    let kept = env.secrets().get_tokens(&c.id).unwrap().unwrap();
+    let kept = kept.refresh_token.unwrap();
+    let issued = refresh_tokens_issued(&env);
+    let labels = "https://www.googleapis.com/auth/gmail.labels";
+    let out = env.cli(&[
+        "grant",
+        &c.id,
+        "--scopes",
+        labels,
+        "--redirect",
+        "deep-link",
+        "--timeout",
+        "30",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let g: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        g["granted_scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == labels),
+        "{g}"
+    );
+    assert_eq!(
+        refresh_tokens_issued(&env),
+        issued,
+        "the provider sent no refresh token"
+    );
+    kept_refresh_token(&env, &c.id, kept.expose());
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,6 +563,7 @@ async fn disconnect_with_the_provider_down_retries_the_revocation_later() {
     );
     assert_eq!(env.store().with(|db| db.pending_revocations()).unwrap(), 0);
     assert!(env.secrets().get_tokens(&c.id).unwrap().is_none());
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -413,7 +619,7 @@ async fn import_proves_the_refresh_token_before_storing() {
     let token = env.cli(&["token", "ana@firm.example"]);
     assert!(env.provider.access_token_valid(stdout(&token).trim()));
     assert_invariants(&env, &kp);
-    env.assert_no_secrets_leaked_except_token_output();
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -434,4 +640,5 @@ async fn check_many_runs_with_bounded_concurrency() {
     assert_eq!(n, 2);
     assert!(seen.lock().unwrap().iter().all(|(_, ok)| *ok));
     assert!(kp.get(&a.id).unwrap().last_checked_at.is_some());
+    env.assert_no_secrets_leaked();
 }
