@@ -36,6 +36,9 @@ export function checkEnvironment() {
   }
   if (!process.env.DISPLAY) problems.push('DISPLAY is not set (no X server)');
   if (!process.env.DBUS_SESSION_BUS_ADDRESS) problems.push('DBUS_SESSION_BUS_ADDRESS is not set (no session bus)');
+  if (spawnSync('xwininfo', ['-version'], { encoding: 'utf8' }).error?.code === 'ENOENT') {
+    problems.push('xwininfo is not installed (x11-utils): the window count cannot be checked');
+  }
   if (problems.length) {
     throw new Error(
       `E2E environment not ready:\n  - ${problems.join('\n  - ')}\n` +
@@ -317,12 +320,11 @@ export function singleInstanceOwners() {
 }
 
 /**
- * Top-level X windows titled "Keyport" (via xwininfo, from x11-utils), or
- * null when xwininfo is not installed.
+ * Top-level X windows titled "Keyport" (via xwininfo, from x11-utils, which
+ * checkEnvironment requires).
  */
 export function keyportWindows() {
   const r = spawnSync('xwininfo', ['-root', '-tree'], { encoding: 'utf8', timeout: 5_000 });
-  if (r.error?.code === 'ENOENT') return null;
   if (r.status !== 0) throw new Error(`xwininfo failed: ${r.stderr || r.error}`);
   return r.stdout.split('\n').filter((l) => /^\s*0x[0-9a-f]+ "Keyport": /.test(l)).map((l) => l.trim());
 }

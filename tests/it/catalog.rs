@@ -99,13 +99,17 @@ fn bad_user_file_is_rejected_with_file_line_and_field() {
         serde_json::from_slice(&out.stderr).expect("typed JSON error on stderr");
     assert_eq!(err["code"], "catalog.invalid");
     assert_eq!(err["detail"]["line"], 3);
+    assert_eq!(
+        err["detail"]["column"], 13,
+        "the column of the bad value `42`"
+    );
     assert_eq!(err["detail"]["field"], "token_url");
     let file = err["detail"]["file"].as_str().unwrap();
     assert!(file.ends_with("integrations.toml"), "{file}");
     let plain = env.cli(&["integrations"]);
     let msg = stderr(&plain);
     assert!(
-        msg.contains("integrations.toml:3:") && msg.contains("token_url"),
+        msg.contains("integrations.toml:3:13") && msg.contains("token_url"),
         "{msg}"
     );
 }

@@ -27,7 +27,7 @@ pub const RELAY_URL: &str = "https://relay.keyport.test/callback/";
 /// refuses others): the deep link and the relay page; loopback on any port.
 pub fn registered_redirect_uris() -> Vec<String> {
     vec![
-        keyport_core::callback::DEEP_LINK_REDIRECT.to_string(),
+        "dev.keyport:/oauth/callback".to_string(),
         RELAY_URL.to_string(),
     ]
 }
