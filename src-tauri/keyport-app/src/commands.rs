@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tauri::{AppHandle, Manager, State};
+use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
 use ts_rs::TS;
 
@@ -103,8 +103,8 @@ pub fn connection_events(
 }
 
 #[tauri::command]
-pub fn rename_connection(
-    app: AppHandle,
+pub fn rename_connection<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     connection_id: String,
     label: Option<String>,
@@ -127,8 +127,8 @@ pub struct StartedConnect {
 }
 
 #[tauri::command]
-pub async fn start_connect(
-    app: AppHandle,
+pub async fn start_connect<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     integration: String,
     preset: Option<String>,
@@ -148,7 +148,12 @@ pub async fn start_connect(
 
 /// Opens the browser for a started flow and, in loopback mode, serves the
 /// redirect in the background; the result arrives as a `keyport://flow` event.
-fn follow(app: &AppHandle, state: &AppState, kp: Keyport, started: SignIn) -> StartedConnect {
+fn follow<R: Runtime>(
+    app: &AppHandle<R>,
+    state: &AppState,
+    kp: Keyport,
+    started: SignIn,
+) -> StartedConnect {
     // The core's opener: $BROWSER, the desktop portal, then the OS default
     // (the URL on no command line where the portal exists).
     let browser_opened = keyport_core::browser::open(&started.auth_url).is_ok();
@@ -204,8 +209,8 @@ pub fn open_auth_url(state: State<'_, AppState>, flow_id: String) -> Result<bool
 }
 
 #[tauri::command]
-pub async fn reconnect_connection(
-    app: AppHandle,
+pub async fn reconnect_connection<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     connection_id: String,
     redirect: Option<RedirectMode>,
@@ -221,8 +226,8 @@ pub async fn reconnect_connection(
 
 /// Asks for the missing scopes (or `scopes`) on an existing connection.
 #[tauri::command]
-pub async fn grant_access(
-    app: AppHandle,
+pub async fn grant_access<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     connection_id: String,
     scopes: Option<Vec<String>>,
@@ -238,8 +243,8 @@ pub async fn grant_access(
 }
 
 #[tauri::command]
-pub async fn check_connection(
-    app: AppHandle,
+pub async fn check_connection<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     connection_id: String,
 ) -> Result<Connection> {
@@ -253,8 +258,8 @@ pub async fn check_connection(
 }
 
 #[tauri::command]
-pub async fn disconnect_connection(
-    app: AppHandle,
+pub async fn disconnect_connection<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     connection_id: String,
 ) -> Result<keyport_core::revocation::Disconnected> {
@@ -282,7 +287,7 @@ pub async fn cancel_connect(state: State<'_, AppState>, flow_id: String) -> Resu
 /// Opens an https link (a setup guide) in the browser. Only https: the UI
 /// cannot use this to launch other handlers.
 #[tauri::command]
-pub fn open_external(app: AppHandle, url: String) -> Result<()> {
+pub fn open_external<R: Runtime>(app: AppHandle<R>, url: String) -> Result<()> {
     let parsed = url::Url::parse(&url).map_err(|_| Error::InvalidInput("not a URL".into()))?;
     if parsed.scheme() != "https" {
         return Err(Error::InvalidInput("only https links can be opened".into()));
@@ -314,7 +319,7 @@ pub fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Se
 
 /// Opens the data folder in the file manager.
 #[tauri::command]
-pub fn open_data_folder(app: AppHandle, state: State<'_, AppState>) -> Result<()> {
+pub fn open_data_folder<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) -> Result<()> {
     let dir = state.keyport()?.paths().data_dir.clone();
     app.opener()
         .open_path(dir.display().to_string(), None::<&str>)

@@ -9,6 +9,8 @@
 #[cfg(test)]
 mod bindings;
 mod commands;
+#[cfg(test)]
+mod ipc_tests;
 mod shell;
 
 fn main() {

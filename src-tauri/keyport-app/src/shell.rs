@@ -6,7 +6,7 @@ use crate::commands;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
 use tokio::sync::Notify;
 
@@ -29,6 +29,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    pub fn new(keyport: Result<Keyport>) -> AppState {
+        AppState {
+            keyport,
+            cancels: Mutex::new(HashMap::new()),
+            auth_urls: Mutex::new(HashMap::new()),
+        }
+    }
+
     pub fn keyport(&self) -> Result<&Keyport> {
         self.keyport.as_ref().map_err(Error::clone)
     }
@@ -54,11 +62,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
     if let Err(e) = &keyport {
         tracing::error!(code = e.code(), "Keyport could not start its core: {e}");
     }
-    let state = AppState {
-        keyport,
-        cancels: Mutex::new(HashMap::new()),
-        auth_urls: Mutex::new(HashMap::new()),
-    };
+    let state = AppState::new(keyport);
     let app = tauri::Builder::default()
         // First, so a second instance forwards its URL and exits early.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
@@ -74,32 +78,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
         // Size and position are remembered between runs.
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .manage(state)
-        .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::list_integrations,
-            commands::start_connect,
-            commands::cancel_connect,
-            commands::list_connections,
-            commands::open_external,
-            commands::list_clients,
-            commands::set_client,
-            commands::remove_client,
-            commands::trust_endpoints,
-            commands::client_sources,
-            commands::import_client_json,
-            commands::connection_events,
-            commands::rename_connection,
-            commands::reconnect_connection,
-            commands::grant_access,
-            commands::check_connection,
-            commands::disconnect_connection,
-            commands::open_auth_url,
-            commands::first_paint,
-            commands::get_settings,
-            commands::set_settings,
-            commands::open_data_folder,
-            commands::diagnostics,
-        ])
+        .invoke_handler(handler())
         .setup(move |app| {
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
             if registers_scheme_itself() {
@@ -175,6 +154,37 @@ pub fn run(initial_url: Option<String>) -> i32 {
     }
 }
 
+/// The IPC commands the UI may call.
+pub(crate) fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static
+{
+    tauri::generate_handler![
+        commands::app_info,
+        commands::list_integrations,
+        commands::start_connect,
+        commands::cancel_connect,
+        commands::list_connections,
+        commands::open_external,
+        commands::list_clients,
+        commands::set_client,
+        commands::remove_client,
+        commands::trust_endpoints,
+        commands::client_sources,
+        commands::import_client_json,
+        commands::connection_events,
+        commands::rename_connection,
+        commands::reconnect_connection,
+        commands::grant_access,
+        commands::check_connection,
+        commands::disconnect_connection,
+        commands::open_auth_url,
+        commands::first_paint,
+        commands::get_settings,
+        commands::set_settings,
+        commands::open_data_folder,
+        commands::diagnostics,
+    ]
+}
+
 /// Whether the app registers `dev.keyport:` itself. Installers (.deb, .rpm,
 /// MSI, NSIS) register the scheme with a desktop entry whose `Exec` passes
 /// `%u`; the runtime registration would shadow it with a per-user handler
@@ -197,7 +207,10 @@ pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLoc
 const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A desktop notification when a connection newly needs the person.
-pub(crate) fn notify_if_needs_reauth(app: &AppHandle, c: &keyport_core::store::Connection) {
+pub(crate) fn notify_if_needs_reauth<R: Runtime>(
+    app: &AppHandle<R>,
+    c: &keyport_core::store::Connection,
+) {
     use tauri_plugin_notification::NotificationExt;
     if c.status != keyport_core::store::Status::NeedsReauth {
         return;
@@ -221,7 +234,7 @@ pub(crate) fn notify_if_needs_reauth(app: &AppHandle, c: &keyport_core::store::C
 static NOTIFIED: std::sync::LazyLock<Mutex<std::collections::HashSet<String>>> =
     std::sync::LazyLock::new(Default::default);
 
-pub(crate) fn focus(app: &AppHandle) {
+pub(crate) fn focus<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
         let _ = w.show();
@@ -233,7 +246,7 @@ pub(crate) fn focus(app: &AppHandle) {
 /// link that belongs to no sign-in started here changes nothing: no row,
 /// no dialog (no flow event), no focus. Bringing the window forward is
 /// rate-limited, so a page opening links in a loop cannot keep stealing it.
-fn deep_link(app: &AppHandle, url: String) {
+pub(crate) fn deep_link<R: Runtime>(app: &AppHandle<R>, url: String) {
     if url
         .trim_end_matches('/')
         .eq_ignore_ascii_case("dev.keyport:/open")
@@ -272,7 +285,7 @@ fn deep_link(app: &AppHandle, url: String) {
 }
 
 /// Brings the window forward at most once per [`FOCUS_INTERVAL`].
-fn focus_rate_limited(app: &AppHandle) {
+fn focus_rate_limited<R: Runtime>(app: &AppHandle<R>) {
     static LAST: Mutex<Option<std::time::Instant>> = Mutex::new(None);
     let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
     if last.is_some_and(|t| t.elapsed() < FOCUS_INTERVAL) {
@@ -286,8 +299,8 @@ fn focus_rate_limited(app: &AppHandle) {
 /// The shortest time between two deep links bringing the window forward.
 const FOCUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3);
 
-pub(crate) fn emit_flow(
-    app: &AppHandle,
+pub(crate) fn emit_flow<R: Runtime>(
+    app: &AppHandle<R>,
     flow_id: Option<String>,
     result: Result<keyport_core::store::Connection>,
 ) {
@@ -309,7 +322,7 @@ pub(crate) fn emit_flow(
 
 /// Tells the UI to refetch, and shows on the app icon how many connections
 /// need the person (where the desktop supports badges).
-pub(crate) fn connections_changed(app: &AppHandle) {
+pub(crate) fn connections_changed<R: Runtime>(app: &AppHandle<R>) {
     let _ = app.emit(CONNECTIONS_EVENT, ());
     let count = app
         .try_state::<AppState>()

@@ -1,0 +1,260 @@
+//! The real IPC commands, called through Tauri's IPC layer on its mock
+//! runtime with the app's compiled context (`tauri.conf.json` and the
+//! capability files, as `generate_context!` embeds them):
+//! - no secret the provider issued, nor the client secret typed into
+//!   Settings, appears in any serialised reply or emitted event;
+//! - the compiled capabilities let the UI call nothing but Keyport's own
+//!   commands and event listening.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tauri::ipc::{CallbackFn, InvokeBody, Origin};
+use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
+use tauri::webview::InvokeRequest;
+use tauri::{Listener, WebviewWindow, WebviewWindowBuilder};
+
+use fake_provider::{Config, FakeProvider};
+use keyport_core::paths::Paths;
+use keyport_core::Keyport;
+
+use crate::shell::{self, AppState, FLOW_EVENT};
+
+fn context() -> tauri::Context<MockRuntime> {
+    tauri::generate_context!("tauri.conf.json")
+}
+
+/// Calls one command as the UI would; the serialised reply (or error).
+fn call(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+    get_ipc_response(
+        webview,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|body| body.deserialize::<Value>().expect("a JSON reply"))
+}
+
+/// Waits for the next `keyport://flow` event after `seen` of them.
+fn next_event(events: &Mutex<Vec<String>>, seen: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(e) = events.lock().unwrap().get(seen) {
+            return serde_json::from_str(e).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no keyport://flow event");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The last characters of each secret, which no JSON, URL or form
+/// encoding changes (the secrets end in [A-Za-z0-9_-]).
+fn leaked<'a>(secrets: &'a [String], text: &str) -> Option<&'a str> {
+    secrets
+        .iter()
+        .find(|s| {
+            let tail = &s[s.len().saturating_sub(24)..];
+            text.contains(s.as_str()) || text.contains(tail)
+        })
+        .map(String::as_str)
+}
+
+#[test]
+fn the_real_commands_reply_without_secrets() {
+    // `$BROWSER` first: `true` takes the URL and does nothing.
+    std::env::set_var("BROWSER", "true");
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths::at(dir.path().join("data"), dir.path().join("config"));
+    std::fs::create_dir_all(&paths.config_dir).unwrap();
+    let provider = FakeProvider::start(Config {
+        expand_scope_aliases: true,
+        ..Config::default()
+    });
+    let base = provider.base_url();
+    std::fs::write(
+        paths.user_catalog(),
+        format!(
+            "[[integration]]\nid = \"gmail\"\nauthorize_url = \"{base}/authorize\"\n\
+             token_url = \"{base}/token\"\nrevocation_url = \"{base}/revoke\"\n\
+             userinfo_url = \"{base}/userinfo\"\ncheck_url = \"{base}/gmail/v1/users/me/profile\"\n"
+        ),
+    )
+    .unwrap();
+    let kp = Keyport::open(paths).unwrap();
+    let app = mock_builder()
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
+        .manage(AppState::new(Ok(kp)))
+        .invoke_handler(shell::handler())
+        .build(context())
+        .expect("the app builds");
+    let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    app.listen_any(FLOW_EVENT, move |e| {
+        sink.lock().unwrap().push(e.payload().to_string())
+    });
+
+    let mut replies: Vec<(String, Value)> = Vec::new();
+    let mut ok = |cmd: &str, args: Value| -> Value {
+        let reply = call(&webview, cmd, args.clone())
+            .unwrap_or_else(|e| panic!("{cmd} {args} failed: {e}"));
+        replies.push((cmd.to_string(), reply.clone()));
+        reply
+    };
+    // Settings: the client secret is typed in once.
+    ok(
+        "set_client",
+        json!({"provider": "google", "clientId": provider.client_id(),
+               "clientSecret": provider.client_secret()}),
+    );
+    for cmd in [
+        "list_clients",
+        "app_info",
+        "list_integrations",
+        "get_settings",
+        "diagnostics",
+        "list_connections",
+    ] {
+        ok(cmd, json!({}));
+    }
+    // A whole sign-in; the callback arrives by the shell's deep-link intake.
+    let mut sign_in = |cmd: &str, args: Value, n: usize| -> Value {
+        let started = ok(cmd, args);
+        let link = provider
+            .follow_authorize(started["auth_url"].as_str().unwrap())
+            .unwrap();
+        shell::deep_link(app.handle(), link);
+        let event = next_event(&events, n);
+        assert!(event["error"].is_null(), "{cmd}: {event}");
+        event
+    };
+    let done = sign_in(
+        "start_connect",
+        json!({"integration": "gmail", "redirect": "deep-link"}),
+        0,
+    );
+    let id = done["connection"]["id"].as_str().unwrap().to_string();
+    let c = json!({ "connectionId": id });
+    sign_in(
+        "grant_access",
+        json!({"connectionId": id, "scopes": ["https://www.googleapis.com/auth/gmail.send"],
+               "redirect": "deep-link"}),
+        1,
+    );
+    sign_in(
+        "reconnect_connection",
+        json!({"connectionId": id, "redirect": "deep-link"}),
+        2,
+    );
+    let started = ok(
+        "start_connect",
+        json!({"integration": "gmail", "redirect": "deep-link"}),
+    );
+    let flow = json!({ "flowId": started["flow_id"] });
+    ok("open_auth_url", flow.clone());
+    ok("cancel_connect", flow);
+    ok("check_connection", c.clone());
+    ok("connection_events", c.clone());
+    ok(
+        "rename_connection",
+        json!({"connectionId": id, "label": "Work"}),
+    );
+    ok("list_connections", json!({}));
+    ok("list_clients", json!({}));
+    ok("disconnect_connection", c);
+    ok("remove_client", json!({"provider": "google"}));
+
+    let secrets = provider.issued_secrets();
+    assert!(
+        secrets.iter().any(|s| s.starts_with("1//")),
+        "the provider issued refresh tokens: {} secrets",
+        secrets.len()
+    );
+    let events = events.lock().unwrap().clone();
+    assert_eq!(events.len(), 3, "one flow event per sign-in");
+    let all = replies
+        .iter()
+        .map(|(cmd, r)| (format!("the reply of {cmd}"), r.to_string()))
+        .chain(
+            events
+                .iter()
+                .map(|e| ("a keyport://flow event".to_string(), e.clone())),
+        );
+    for (what, text) in all {
+        if let Some(secret) = leaked(&secrets, &text) {
+            panic!("a secret ({}…) appears in {what}: {text}", &secret[..6]);
+        }
+    }
+}
+
+/// Every command the compiled ACL knows (each plugin's permissions in
+/// `gen/schemas/acl-manifests.json`, which tauri-build writes) is asked of
+/// the compiled runtime authority: the main window may call only these.
+const UI_MAY_CALL: &[&str] = &["plugin:event|listen", "plugin:event|unlisten"];
+
+#[test]
+fn the_compiled_capabilities_match_the_allow_list() {
+    let mut ctx = context();
+    let authority = ctx.runtime_authority_mut();
+    let manifests: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/gen/schemas/acl-manifests.json"
+        ))
+        .expect("tauri-build wrote the ACL manifests"),
+    )
+    .unwrap();
+    let mut commands = Vec::new();
+    for (plugin, manifest) in manifests.as_object().unwrap() {
+        let name = plugin.strip_prefix("core:").unwrap_or(plugin);
+        for permission in manifest["permissions"].as_object().unwrap().values() {
+            for list in ["allow", "deny"] {
+                for cmd in permission["commands"][list].as_array().unwrap() {
+                    commands.push(format!("plugin:{name}|{}", cmd.as_str().unwrap()));
+                }
+            }
+        }
+    }
+    commands.sort();
+    commands.dedup();
+    assert!(
+        commands.len() > 50 && commands.iter().any(|c| c == "plugin:opener|open_url"),
+        "the manifests list the plugins' commands: {commands:?}"
+    );
+    let remote = Origin::Remote {
+        url: "https://evil.example/".parse().unwrap(),
+    };
+    let mut allowed = Vec::new();
+    for cmd in &commands {
+        for (window, origin) in [
+            ("main", &Origin::Local),
+            ("main", &remote),
+            ("other", &Origin::Local),
+        ] {
+            if authority
+                .resolve_access(cmd, window, window, origin)
+                .is_some()
+            {
+                allowed.push(format!("{cmd} ({window}, {origin})"));
+            }
+        }
+    }
+    let want: Vec<String> = UI_MAY_CALL
+        .iter()
+        .map(|c| format!("{c} (main, local)"))
+        .collect();
+    assert_eq!(
+        allowed, want,
+        "the compiled capabilities changed: review them and update this allow-list"
+    );
+}
