@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use oauth2::http::{self, HeaderValue};
-use oauth2::{HttpRequest, HttpResponse};
+use oauth2::http;
+pub use oauth2::http::{HeaderMap, HeaderValue, StatusCode};
+pub use oauth2::{HttpRequest, HttpResponse};
 
 use crate::error::Error;
 
@@ -75,34 +76,12 @@ impl Http {
             req = req.body(body);
         }
         let mut resp = req.send().await.map_err(describe)?;
-        let status = resp.status();
-        tracing::trace!(status = status.as_u16(), "provider reply");
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(HttpError::Status {
-                status: status.as_u16(),
-                retry_after_secs: resp
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse().ok()),
-            });
-        }
-        if resp.content_length().unwrap_or(0) > MAX_BODY as u64 {
-            return Err(HttpError::TooLarge);
-        }
-        let mut out = http::Response::builder().status(status);
-        for (k, v) in resp.headers() {
-            out = out.header(k, v);
-        }
-        let mut body = Vec::new();
+        tracing::trace!(status = resp.status().as_u16(), "provider reply");
+        let mut reply = Incoming::start(resp.status(), resp.headers())?;
         while let Some(chunk) = resp.chunk().await.map_err(describe)? {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(HttpError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
+            reply.push(&chunk)?;
         }
-        out.body(body)
-            .map_err(|e| HttpError::Unreachable(e.to_string()))
+        reply.finish()
     }
 
     /// GET `url` with a bearer token; returns status and body.
@@ -122,6 +101,60 @@ impl Http {
             .map_err(|e| HttpError::Unreachable(e.to_string()))?;
         let resp = self.send(req).await?;
         Ok((resp.status().as_u16(), resp.into_body()))
+    }
+}
+
+/// A reply as Keyport takes it in: the status and headers first — 5xx and
+/// 429 end it there with their status (and Retry-After), as does a
+/// Content-Length over [`MAX_BODY`] — then the body chunk by chunk, refused
+/// once it passes [`MAX_BODY`] (a chunked reply announces no length). What
+/// [`Http::send`] does with every reply; the fuzz target drives it too.
+pub struct Incoming {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Incoming {
+    pub fn start(status: StatusCode, headers: &HeaderMap) -> Result<Incoming, HttpError> {
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(HttpError::Status {
+                status: status.as_u16(),
+                retry_after_secs: headers
+                    .get(http::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok()),
+            });
+        }
+        let announced = headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if announced.unwrap_or(0) > MAX_BODY as u64 {
+            return Err(HttpError::TooLarge);
+        }
+        Ok(Incoming {
+            status,
+            headers: headers.clone(),
+            body: Vec::new(),
+        })
+    }
+
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), HttpError> {
+        if self.body.len() + chunk.len() > MAX_BODY {
+            return Err(HttpError::TooLarge);
+        }
+        self.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<HttpResponse, HttpError> {
+        let mut out = http::Response::builder().status(self.status);
+        for (k, v) in &self.headers {
+            out = out.header(k, v);
+        }
+        out.body(self.body)
+            .map_err(|e| HttpError::Unreachable(e.to_string()))
     }
 }
 
