@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 SESSION := scripts/headless-session.sh
 
-.PHONY: bindings run test deps ui build bundle lint test-rust test-ui test-e2e test-installer test-fuzz demo bench clean
+.PHONY: bindings run test deps ui build bundle lint test-rust test-ui test-e2e test-installer test-fuzz demo bench clean mutants
 
 deps:
 	@scripts/install-deps.sh
@@ -54,6 +54,13 @@ test-installer: deps
 # Each fuzz target for a short, bounded time (tests/fuzz/README.md).
 test-fuzz: deps
 	scripts/fuzz.sh
+
+# Mutation testing of the core's security-critical code with the tests that
+# cover it (scripts/mutants.sh; hours, not part of `make test`). Results in
+# target/mutants/, recorded in docs/RELIABILITY.md.
+mutants:
+	@scripts/install-deps.sh mutants
+	scripts/mutants.sh $(GROUPS)
 
 # Everything CI runs.
 test: lint test-rust test-ui test-e2e test-fuzz test-installer

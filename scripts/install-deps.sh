@@ -2,6 +2,7 @@
 # Installs what building and testing Keyport needs on Debian/Ubuntu, skipping
 # what is already there: system packages (apt), the UI's npm packages, and
 # tauri-driver. Safe to run again; `make run` and `make test` call it.
+#   scripts/install-deps.sh [mutants]   # `mutants`: cargo-mutants too (make mutants)
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -58,4 +59,10 @@ fi
 if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
     echo "==> cargo install tauri-driver"
     cargo install tauri-driver --version ^2 --locked --quiet
+fi
+
+if [ "${1:-}" = mutants ] && ! command -v cargo-mutants >/dev/null 2>&1 \
+        && [ ! -x "$HOME/.cargo/bin/cargo-mutants" ]; then
+    echo "==> cargo install cargo-mutants"
+    cargo install cargo-mutants --locked --quiet
 fi
