@@ -90,6 +90,7 @@ async fn a_loopback_callback_from_another_local_user_is_refused_and_the_real_one
     assert_eq!(own.status(), 200);
     let c = waiting.await.unwrap().expect("the real callback completes");
     assert_eq!(c.email.as_deref(), Some("ana@firm.example"));
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,6 +123,7 @@ async fn twenty_idle_local_connections_do_not_starve_the_callback() {
         started.elapsed()
     );
     drop(idle);
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,6 +151,7 @@ async fn a_deep_link_carrying_a_loopback_flows_state_is_refused_before_claiming_
         .await
         .unwrap()
         .expect("the loopback callback still completes");
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,6 +172,7 @@ async fn reconnect_and_grant_keep_to_the_integrations_redirect_modes() {
     );
     let err = kp.grant_more(&c.id, None, loopback).await.unwrap_err();
     assert_eq!(err.code(), "input.invalid");
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,6 +334,7 @@ async fn reset_removes_only_keyports_files_and_refuses_a_relative_folder() {
     for own in env.paths.own_files() {
         assert!(!own.exists(), "{} is still there", own.display());
     }
+    env.assert_no_secrets_leaked();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,7 +397,7 @@ async fn the_most_verbose_log_holds_no_secret_and_no_other_crates_lines() {
             );
         }
     }
-    env.assert_no_secrets_leaked_except_token_output();
+    env.assert_no_secrets_leaked();
 }
 
 #[test]
@@ -491,4 +496,5 @@ async fn without_browser_the_url_goes_through_the_desktop_portal_not_a_command_l
     assert!(out.status.success(), "{}", stderr(&out));
     let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(c["status"], "active");
+    env.assert_no_secrets_leaked();
 }

@@ -71,9 +71,11 @@ fn the_real_commands_reply_without_secrets() {
     // `$BROWSER` first: `true` takes the URL and does nothing.
     std::env::set_var("BROWSER", "true");
     let dir = tempfile::tempdir().unwrap();
-    let paths = Paths::at(dir.path().join("data"), dir.path().join("config"));
+    let paths = Paths::at(dir.path().join("data"), dir.path().join("config"))
+        .with_policy_dir(dir.path().join("policy"));
     std::fs::create_dir_all(&paths.config_dir).unwrap();
     let provider = FakeProvider::start(Config {
+        client_id: "4711-keyport.apps.googleusercontent.com".into(),
         expand_scope_aliases: true,
         ..Config::default()
     });
@@ -111,13 +113,23 @@ fn the_real_commands_reply_without_secrets() {
         replies.push((cmd.to_string(), reply.clone()));
         reply
     };
-    // Settings: the client secret is typed in once.
+    // Settings: the client secret is typed in, and imported as Google's JSON.
     ok(
         "set_client",
         json!({"provider": "google", "clientId": provider.client_id(),
                "clientSecret": provider.client_secret()}),
     );
+    let google_json = json!({"installed": {"client_id": provider.client_id(),
+        "client_secret": provider.client_secret(), "project_id": "keyport-test",
+        "redirect_uris": ["http://localhost"]}});
+    ok(
+        "import_client_json",
+        json!({ "json": google_json.to_string() }),
+    );
+    // The catalog points Gmail at the fake provider: the person confirms it.
+    ok("trust_endpoints", json!({"integration": "gmail"}));
     for cmd in [
+        "client_sources",
         "list_clients",
         "app_info",
         "list_integrations",
@@ -197,10 +209,27 @@ fn the_real_commands_reply_without_secrets() {
     }
 }
 
-/// Every command the compiled ACL knows (each plugin's permissions in
-/// `gen/schemas/acl-manifests.json`, which tauri-build writes) is asked of
-/// the compiled runtime authority: the main window may call only these.
+/// Every command the compiled ACL knows (each plugin's permissions and the
+/// app's own in `gen/schemas/acl-manifests.json`, which tauri-build writes)
+/// is asked of the compiled runtime authority: the main window may call
+/// only these plugin commands and the app commands `ui/src/lib/api.ts` calls.
 const UI_MAY_CALL: &[&str] = &["plugin:event|listen", "plugin:event|unlisten"];
+
+/// The commands `ui/src/lib/api.ts` calls (`call('name'` / `call<T>('name'`).
+fn api_calls() -> Vec<String> {
+    let api =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/src/lib/api.ts")).unwrap();
+    let mut called: Vec<String> = api
+        .split("call")
+        .filter_map(|rest| rest.split_once("('").map(|(_, r)| r))
+        .filter_map(|r| r.split_once('\'').map(|(name, _)| name.to_string()))
+        .filter(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .collect();
+    called.sort();
+    called.dedup();
+    assert!(called.len() > 15, "{called:?}");
+    called
+}
 
 #[test]
 fn the_compiled_capabilities_match_the_allow_list() {
@@ -220,7 +249,12 @@ fn the_compiled_capabilities_match_the_allow_list() {
         for permission in manifest["permissions"].as_object().unwrap().values() {
             for list in ["allow", "deny"] {
                 for cmd in permission["commands"][list].as_array().unwrap() {
-                    commands.push(format!("plugin:{name}|{}", cmd.as_str().unwrap()));
+                    let cmd = cmd.as_str().unwrap();
+                    commands.push(match name {
+                        // Keyport's own commands (permissions/commands.toml).
+                        "__app-acl__" => cmd.to_string(),
+                        _ => format!("plugin:{name}|{cmd}"),
+                    });
                 }
             }
         }
@@ -249,10 +283,14 @@ fn the_compiled_capabilities_match_the_allow_list() {
             }
         }
     }
-    let want: Vec<String> = UI_MAY_CALL
+    let mut want: Vec<String> = UI_MAY_CALL
         .iter()
-        .map(|c| format!("{c} (main, local)"))
+        .map(|c| c.to_string())
+        .chain(api_calls())
         .collect();
+    want.sort();
+    let want: Vec<String> = want.iter().map(|c| format!("{c} (main, local)")).collect();
+    allowed.sort();
     assert_eq!(
         allowed, want,
         "the compiled capabilities changed: review them and update this allow-list"
