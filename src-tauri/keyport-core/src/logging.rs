@@ -9,13 +9,20 @@
 use std::fs::OpenOptions;
 use std::sync::Mutex;
 
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::fmt::writer::MakeWriterExt;
-use tracing_subscriber::EnvFilter;
 
 use crate::paths::Paths;
 
 pub fn init(paths: &Paths, to_stderr: bool) {
-    let filter = || EnvFilter::new(directives(std::env::var("KEYPORT_LOG").ok().as_deref()));
+    // Targets match by prefix: `keyport` covers keyport_core, keyport_app
+    // and the `keyport` binary; every other crate stays off.
+    let filter = || {
+        Targets::new().with_target(
+            "keyport",
+            level(std::env::var("KEYPORT_LOG").ok().as_deref()),
+        )
+    };
     let file = crate::paths::create_private_dir(&paths.data_dir)
         .ok()
         .and_then(|_| {
@@ -26,43 +33,43 @@ pub fn init(paths: &Paths, to_stderr: bool) {
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             options.open(paths.log_file()).ok()
         });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter())
-        .with_ansi(false);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let layer = tracing_subscriber::fmt::layer().with_ansi(false);
+    let registry = tracing_subscriber::registry().with(filter());
     let _ = match (file, to_stderr) {
-        (Some(f), true) => builder
-            .with_writer(Mutex::new(f).and(std::io::stderr))
+        (Some(f), true) => registry
+            .with(layer.with_writer(Mutex::new(f).and(std::io::stderr)))
             .try_init(),
-        (Some(f), false) => builder.with_writer(Mutex::new(f)).try_init(),
-        (None, _) => builder.with_writer(std::io::stderr).try_init(),
+        (Some(f), false) => registry.with(layer.with_writer(Mutex::new(f))).try_init(),
+        (None, _) => registry.with(layer.with_writer(std::io::stderr)).try_init(),
     };
 }
 
-/// The filter for a `KEYPORT_LOG` value: Keyport's crates at that level,
-/// everything else off. Anything but a plain level means `info`.
-fn directives(level: Option<&str>) -> String {
-    let level = match level.map(|l| l.trim().to_ascii_lowercase()) {
-        Some(l) if ["error", "warn", "info", "debug", "trace", "off"].contains(&l.as_str()) => l,
-        _ => "info".to_string(),
-    };
-    // Targets match by prefix: `keyport` covers keyport_core, keyport_app
-    // and the `keyport` binary.
-    format!("off,keyport={level}")
+/// The level of Keyport's own crates for a `KEYPORT_LOG` value; anything
+/// but a plain level means `info`.
+fn level(value: Option<&str>) -> LevelFilter {
+    match value.map(|l| l.trim().to_ascii_lowercase()).as_deref() {
+        Some("error") => LevelFilter::ERROR,
+        Some("warn") => LevelFilter::WARN,
+        Some("debug") => LevelFilter::DEBUG,
+        Some("trace") => LevelFilter::TRACE,
+        Some("off") => LevelFilter::OFF,
+        _ => LevelFilter::INFO,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::directives;
+    use super::level;
+    use tracing_subscriber::filter::LevelFilter;
 
     #[test]
     fn only_keyports_own_crates_log() {
-        assert_eq!(directives(None), "off,keyport=info");
-        assert_eq!(directives(Some("TRACE")), "off,keyport=trace");
+        assert_eq!(level(None), LevelFilter::INFO);
+        assert_eq!(level(Some("TRACE")), LevelFilter::TRACE);
         // Directives naming other crates are not honoured.
-        assert_eq!(
-            directives(Some("reqwest=trace,hyper=trace")),
-            "off,keyport=info"
-        );
-        assert_eq!(directives(Some("trace,keyport=trace")), "off,keyport=info");
+        assert_eq!(level(Some("reqwest=trace,hyper=trace")), LevelFilter::INFO);
+        assert_eq!(level(Some("trace,keyport=trace")), LevelFilter::INFO);
     }
 }
