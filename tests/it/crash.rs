@@ -363,3 +363,74 @@ async fn a_disconnect_killed_after_each_write_still_revokes_and_cleans_up() {
         env.assert_no_secrets_leaked();
     }
 }
+
+/// The process id of whoever owns the session bus's Secret Service name.
+fn keyring_daemon_pid() -> Option<u32> {
+    let out = std::process::Command::new("dbus-send")
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.GetConnectionUnixProcessID",
+            "string:org.freedesktop.secrets",
+        ])
+        .output()
+        .ok()?;
+    stdout(&out)
+        .split_whitespace()
+        .skip_while(|w| *w != "uint32")
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// GNOME Keyring can abort under many short-lived clients (an upstream
+/// race), and it is restarted on updates and by `--replace`; the desktop
+/// starts it again. A long-running Keyport (the app) keeps its keyring
+/// connection: after the daemon goes and comes back it must reconnect, not
+/// report a missing secret or a dead keyring until it is restarted. (The
+/// daemon is stopped with SIGTERM: the tests running beside this one keep
+/// what they wrote, as they would on a desktop.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyring_daemon_dying_and_restarting_loses_nothing() {
+    // Only the throw-away session's daemon may be killed, never a desktop's.
+    assert!(
+        std::env::var_os("KEYPORT_IN_SESSION").is_some(),
+        "run the integration tests through scripts/headless-session.sh"
+    );
+    let (env, kp) = Env::ready().await;
+    let c = connect_as(&env, &kp, "ana@firm.example").await;
+    let before = kp.access_token(&c.id).await.unwrap();
+
+    let pid = keyring_daemon_pid().expect("a Secret Service owns the name");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(
+        comm.trim(),
+        "gnome-keyring-d",
+        "pid {pid} is not the keyring"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // The same long-lived service reads the stored token through the new
+    // daemon, refreshes (a keyring write) and disconnects (a delete).
+    assert_eq!(
+        kp.access_token(&c.id).await.unwrap().expose(),
+        before.expose()
+    );
+    assert_ne!(keyring_daemon_pid(), Some(pid));
+    expire_locally(&env, &c.id);
+    let fresh = kp.access_token(&c.id).await.unwrap();
+    assert_ne!(fresh.expose(), before.expose());
+    assert!(env.provider.access_token_valid(fresh.expose()));
+    assert_eq!(kp.get(&c.id).unwrap().status, Status::Active);
+    assert_invariants(&env, &kp);
+    env.assert_no_secrets_leaked();
+}

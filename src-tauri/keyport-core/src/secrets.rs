@@ -181,54 +181,95 @@ impl SecretStore {
         }
     }
 
+    /// Runs `op` against the keyring. When the keyring service fails (its
+    /// daemon restarted, so the connection and session this process holds
+    /// are gone, or it was stopping while this process connected), the
+    /// store is opened again and `op` runs again, up to three times with a
+    /// short pause: every operation here is a whole get, set, delete or
+    /// search, so running it twice is the same as running it once. A locked
+    /// keyring or a missing entry is an answer, not a failure: no retry.
+    fn call<T>(&self, op: impl Fn(&Arc<CredentialStore>) -> keyring_core::Result<T>) -> Result<T> {
+        const PAUSES_MS: [u64; 2] = [50, 250];
+        let mut attempt = 0;
+        loop {
+            let failure = match self.store() {
+                Err(e) => e,
+                Ok(store) => match op(&store) {
+                    Err(keyring_core::Error::PlatformFailure(e)) => {
+                        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+                        if guard.as_ref().is_some_and(|s| Arc::ptr_eq(s, &store)) {
+                            *guard = None;
+                        }
+                        map_err(keyring_core::Error::PlatformFailure(e))
+                    }
+                    other => return other.map_err(map_err),
+                },
+            };
+            let Some(pause) = PAUSES_MS.get(attempt) else {
+                return Err(failure);
+            };
+            tracing::debug!(error = %failure, "the keyring service failed; reconnecting");
+            std::thread::sleep(std::time::Duration::from_millis(*pause));
+            attempt += 1;
+        }
+    }
+
     /// The names (`connection:<id>`, `client:<provider>`, `flow:<id>`) of
     /// every entry this service holds in the keyring, sorted.
     pub fn list(&self) -> Result<Vec<String>> {
         let spec = std::collections::HashMap::from([("service", self.service.as_str())]);
-        let mut users = Vec::new();
-        for entry in self.store()?.search(&spec).map_err(map_err)? {
-            match entry.get_specifiers() {
-                Some((service, user)) => {
-                    if service == self.service {
-                        users.push(user);
+        let mut users = self.call(|store| {
+            let mut users = Vec::new();
+            for entry in store.search(&spec)? {
+                match entry.get_specifiers() {
+                    Some((service, user)) => {
+                        if service == self.service {
+                            users.push(user);
+                        }
                     }
-                }
-                None => {
-                    let attributes = entry.get_attributes().map_err(map_err)?;
-                    if let Some(user) = attributes.get("username") {
-                        users.push(user.clone());
+                    None => {
+                        if let Some(user) = entry.get_attributes()?.remove("username") {
+                            users.push(user);
+                        }
                     }
                 }
             }
-        }
+            Ok(users)
+        })?;
         users.sort();
         Ok(users)
     }
 
-    fn entry(&self, key: &SecretKey) -> Result<Entry> {
-        self.store()?
-            .build(&self.service, &key.user(), None)
-            .map_err(map_err)
+    fn entry(
+        store: &Arc<CredentialStore>,
+        service: &str,
+        key: &SecretKey,
+    ) -> keyring_core::Result<Entry> {
+        store.build(service, &key.user(), None)
     }
 
     pub fn set(&self, key: &SecretKey, value: &str) -> Result<()> {
-        self.entry(key)?.set_password(value).map_err(map_err)
+        self.call(|s| Self::entry(s, &self.service, key)?.set_password(value))
     }
 
     pub fn get(&self, key: &SecretKey) -> Result<Option<Secret>> {
-        match self.entry(key)?.get_password() {
-            Ok(v) => Ok(Some(Secret(v))),
-            Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(map_err(e)),
-        }
+        self.call(
+            |s| match Self::entry(s, &self.service, key)?.get_password() {
+                Ok(v) => Ok(Some(Secret(v))),
+                Err(keyring_core::Error::NoEntry) => Ok(None),
+                Err(e) => Err(e),
+            },
+        )
     }
 
     /// Deletes the entry; deleting what is not there is not an error.
     pub fn delete(&self, key: &SecretKey) -> Result<()> {
-        match self.entry(key)?.delete_credential() {
-            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
-            Err(e) => Err(map_err(e)),
-        }
+        self.call(
+            |s| match Self::entry(s, &self.service, key)?.delete_credential() {
+                Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+                Err(e) => Err(e),
+            },
+        )
     }
 
     pub fn set_tokens(&self, connection_id: &str, tokens: &TokenSet) -> Result<()> {
@@ -263,11 +304,8 @@ impl SecretStore {
 
     /// A short description of the backend for diagnostics.
     pub fn backend_status(&self) -> String {
-        match self.entry(&SecretKey::ClientSecret("__probe__".into())) {
-            Ok(e) => match e.get_password() {
-                Ok(_) | Err(keyring_core::Error::NoEntry) => "available".to_string(),
-                Err(err) => map_err(err).to_string(),
-            },
+        match self.get(&SecretKey::ClientSecret("__probe__".into())) {
+            Ok(_) => "available".to_string(),
             Err(e) => e.to_string(),
         }
     }
@@ -378,13 +416,60 @@ mod tests {
         assert_eq!(other.list().unwrap(), ["connection:c2"]);
     }
 
+    /// Injects `error` into the next call on `key`'s mock credential.
+    fn fail_next(service: &str, key: &SecretKey, error: keyring_core::Error) {
+        let entry = mock_store()
+            .unwrap()
+            .build(service, &key.user(), None)
+            .unwrap();
+        let cred: &keyring_core::mock::Cred = entry.as_any().downcast_ref().unwrap();
+        cred.set_error(error);
+    }
+
+    #[test]
+    fn a_failed_keyring_service_is_reopened_and_the_call_retried() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static OPENED: AtomicUsize = AtomicUsize::new(0);
+        fn counting() -> Result<Arc<CredentialStore>> {
+            OPENED.fetch_add(1, Ordering::SeqCst);
+            mock_store()
+        }
+        let service = "dev.keyport.retry-test";
+        let store = SecretStore::with_factory(service, counting);
+        let key = SecretKey::Connection("restarted".into());
+        store.set(&key, "kept").unwrap();
+        assert_eq!(OPENED.load(Ordering::SeqCst), 1);
+
+        // The daemon went away under the open store: reopened, read again.
+        let gone = || keyring_core::Error::PlatformFailure("daemon restarted".into());
+        fail_next(service, &key, gone());
+        assert_eq!(store.get(&key).unwrap().unwrap().expose(), "kept");
+        assert_eq!(OPENED.load(Ordering::SeqCst), 2);
+
+        // A locked keyring is not a restart: no second try, a typed error.
+        fail_next(
+            service,
+            &key,
+            keyring_core::Error::NoStorageAccess("locked".into()),
+        );
+        let err = store.get(&key).unwrap_err();
+        assert_eq!(err.code(), "keyring.unavailable");
+        assert!(err.to_string().contains("locked"), "{err}");
+        assert_eq!(OPENED.load(Ordering::SeqCst), 2);
+    }
+
     #[test]
     fn unavailable_keyring_is_a_typed_error() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static TRIED: AtomicUsize = AtomicUsize::new(0);
         fn none() -> Result<Arc<CredentialStore>> {
+            TRIED.fetch_add(1, Ordering::SeqCst);
             Err(map_err(keyring_core::Error::NoDefaultStore))
         }
         let store = SecretStore::with_factory(SERVICE, none);
         let err = store.get(&SecretKey::Connection("x".into())).unwrap_err();
         assert_eq!(err.code(), "keyring.unavailable");
+        // A keyring that is starting gets three tries, then the error.
+        assert_eq!(TRIED.load(Ordering::SeqCst), 3);
     }
 }
