@@ -205,7 +205,8 @@ async fn revoked_at_the_provider_means_needs_reauth_after_one_attempt() {
     expire_locally(&env, &c.id);
     env.provider.reset_counts();
     let out = env.cli(&["token", "ana@firm.example"]);
-    assert_eq!(out.status.code(), Some(1));
+    // Its own exit code: scripts tell "needs the person" from a failure.
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("connection.needs_reauth"),
         "{}",
@@ -213,7 +214,7 @@ async fn revoked_at_the_provider_means_needs_reauth_after_one_attempt() {
     );
     assert!(stdout(&out).is_empty(), "token prints nothing on failure");
     let again = env.cli(&["token", &c.id]);
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.status.code(), Some(3));
     assert_eq!(
         env.provider.token_requests("refresh_token"),
         1,

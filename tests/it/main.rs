@@ -7,6 +7,7 @@ mod common;
 mod architecture;
 mod attack_surface;
 mod bad_callbacks;
+mod broker;
 mod catalog;
 mod cli;
 mod clients;

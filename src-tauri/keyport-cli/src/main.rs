@@ -14,6 +14,7 @@ use keyport_core::callback;
 use keyport_core::catalog::RedirectMode;
 use keyport_core::error::{Error, Result};
 use keyport_core::paths::Paths;
+use keyport_core::sasl;
 use keyport_core::secrets::Secret;
 use keyport_core::service::{ClientSource, ConnectOptions, Keyport, SignIn};
 use keyport_core::store::Connection;
@@ -71,9 +72,12 @@ pub enum Command {
         json: bool,
     },
     /// Print a fresh access token for a connection (and nothing else).
+    /// Exit code 3: the connection needs the person (reconnect or grant).
     Token {
         /// Connection id or account email.
         connection: String,
+        #[command(flatten)]
+        format: TokenFormat,
     },
     /// Sign in again on a connection; must be the same account.
     Reconnect {
@@ -207,6 +211,26 @@ fn main() {
     std::process::exit(run_args(std::env::args_os().collect()));
 }
 
+/// How `keyport token` writes the token: bare, or as mail software and
+/// scripts take it.
+#[derive(clap::Args, Debug, Default)]
+#[group(multiple = false)]
+pub struct TokenFormat {
+    /// The SASL XOAUTH2 initial response (base64), for IMAP and SMTP.
+    #[arg(long)]
+    xoauth2: bool,
+    /// The SASL OAUTHBEARER initial response (RFC 7628, base64).
+    #[arg(long)]
+    oauthbearer: bool,
+    /// JSON: token, type, expiry, scopes, account; errors as JSON too.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit code of a command that failed because the connection needs the
+/// person (`connection.needs_reauth`): scripts tell it from other errors.
+const EXIT_NEEDS_PERSON: i32 = 3;
+
 /// Runs what the arguments ask for; returns the exit code.
 fn run_args(args: Vec<OsString>) -> i32 {
     match parse(args) {
@@ -246,6 +270,10 @@ fn wants_json(cmd: &Command) -> bool {
             | Command::Client {
                 command: ClientCommand::List { json: true }
             }
+            | Command::Token {
+                format: TokenFormat { json: true, .. },
+                ..
+            }
     )
 }
 
@@ -269,9 +297,50 @@ fn run(cli: Cli) -> i32 {
             } else {
                 eprintln!("error: {e} [{}]", e.code());
             }
-            1
+            if matches!(e, Error::NeedsReauth(_)) {
+                EXIT_NEEDS_PERSON
+            } else {
+                1
+            }
         }
     }
+}
+
+async fn token(kp: &Keyport, connection: &str, format: &TokenFormat) -> Result<()> {
+    let issued = kp.issue_token(connection).await?;
+    let account = || {
+        issued.account.clone().ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "connection {} has no account email for a SASL login",
+                issued.connection
+            ))
+        })
+    };
+    if format.xoauth2 {
+        println!(
+            "{}",
+            sasl::xoauth2(&account()?, &issued.access_token).expose()
+        );
+    } else if format.oauthbearer {
+        println!(
+            "{}",
+            sasl::oauthbearer(&account()?, &issued.access_token).expose()
+        );
+    } else if format.json {
+        let out = serde_json::json!({
+            "access_token": issued.access_token.expose(),
+            "token_type": issued.token_type,
+            "expires_at": issued.expires_at,
+            "scopes": issued.scopes,
+            "account": issued.account,
+            "connection": issued.connection,
+            "integration": issued.integration,
+        });
+        println!("{out}");
+    } else {
+        println!("{}", issued.access_token.expose());
+    }
+    Ok(())
 }
 
 async fn execute(paths: Paths, command: Command) -> Result<()> {
@@ -323,11 +392,7 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             }
             result.map(|_| ())
         }
-        Command::Token { connection } => {
-            let token = kp.access_token(&connection).await?;
-            println!("{}", token.expose());
-            Ok(())
-        }
+        Command::Token { connection, format } => token(&kp, &connection, &format).await,
         Command::Reconnect { connection, flow } => {
             let opts = ConnectOptions {
                 redirect: flow.redirect()?,

@@ -50,14 +50,14 @@ impl Keyport {
         self.check_endpoints(&integration)?;
         let touch = conn.last_refreshed_at.unwrap_or(conn.created_at)
             < now_ms() - TOUCH_INTERVAL.as_millis() as i64;
-        let mut token = self.token_for(conn, None).await?;
+        let mut token = self.token_for(conn, None).await?.access_token;
         if touch {
-            token = self.token_for(conn, Some(&token)).await?;
+            token = self.token_for(conn, Some(&token)).await?.access_token;
         }
         let mut outcome = oauth::check_call(&self.http, &integration, &token).await;
         if matches!(outcome, Err(Error::InvalidGrant { .. })) {
             // The access token was refused: refresh once and try again.
-            token = self.token_for(conn, Some(&token)).await?;
+            token = self.token_for(conn, Some(&token)).await?.access_token;
             outcome = oauth::check_call(&self.http, &integration, &token).await;
         }
         match outcome {

@@ -92,12 +92,42 @@ pub fn cooldown(failures: i64, retry_after: Option<u64>) -> Duration {
     d.max(Duration::from_secs(retry_after.unwrap_or(0)))
 }
 
+/// An access token handed to a local program, with its account, expiry
+/// (Unix seconds) and scopes. The token is a [`Secret`]: it is written out
+/// only where the program asked for it.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub connection: String,
+    pub integration: String,
+    pub account: Option<String>,
+    pub access_token: Secret,
+    pub token_type: String,
+    pub expires_at: Option<i64>,
+    pub scopes: Vec<String>,
+}
+
 impl Keyport {
     /// A valid access token for the connection (by id or email), refreshed
     /// when it expires within [`REFRESH_MARGIN`].
     pub async fn access_token(&self, id_or_email: &str) -> Result<Secret> {
         let conn = self.get(id_or_email)?;
-        self.token_for(&conn, None).await
+        Ok(self.token_for(&conn, None).await?.access_token)
+    }
+
+    /// As [`access_token`](Self::access_token), with what mail software and
+    /// scripts need beside it: the account, expiry and granted scopes.
+    pub async fn issue_token(&self, id_or_email: &str) -> Result<IssuedToken> {
+        let conn = self.get(id_or_email)?;
+        let tokens = self.token_for(&conn, None).await?;
+        Ok(IssuedToken {
+            connection: conn.id,
+            integration: conn.integration,
+            account: conn.email,
+            access_token: tokens.access_token,
+            token_type: tokens.token_type,
+            expires_at: tokens.expires_at,
+            scopes: tokens.scopes,
+        })
     }
 
     /// As [`access_token`](Self::access_token); with `rejected`, the provider
@@ -106,7 +136,7 @@ impl Keyport {
         &self,
         conn: &Connection,
         rejected: Option<&Secret>,
-    ) -> Result<Secret> {
+    ) -> Result<TokenSet> {
         ensure_usable(conn)?;
         let clock = &self.clock;
         let needs_refresh = |t: &TokenSet| match rejected {
@@ -115,7 +145,7 @@ impl Keyport {
         };
         let tokens = self.read_tokens(&conn.id).await?;
         if !needs_refresh(&tokens) {
-            return Ok(tokens.access_token);
+            return Ok(tokens);
         }
         tracing::debug!(connection = %conn.id, "access token due for a refresh; waiting for the refresh lock");
         let local = self.refresh_lock(&conn.id);
@@ -124,7 +154,7 @@ impl Keyport {
         // Another thread or process may have refreshed while we waited.
         let tokens = self.read_tokens(&conn.id).await?;
         if !needs_refresh(&tokens) {
-            return Ok(tokens.access_token);
+            return Ok(tokens);
         }
         let conn = self
             .store
@@ -133,7 +163,7 @@ impl Keyport {
         ensure_usable(&conn)?;
         if let Some(until) = conn.retry_after.filter(|u| *u > clock.now_ms()) {
             if rejected.is_none() && still_valid(clock, &tokens) {
-                return Ok(tokens.access_token);
+                return Ok(tokens);
             }
             return Err(Error::CoolingDown {
                 secs: ((until - clock.now_ms()) / 1000).max(1) as u64,
@@ -141,7 +171,7 @@ impl Keyport {
             });
         }
         match self.refresh_with_retries(&conn, &tokens).await {
-            Ok(fresh) => Ok(fresh.access_token),
+            Ok(fresh) => Ok(fresh),
             Err(e) if e.is_transient() => {
                 let retry_after = match &e {
                     Error::RateLimited { retry_after_secs } => *retry_after_secs,
@@ -154,7 +184,7 @@ impl Keyport {
                 tracing::warn!(connection = %conn.id, code = e.code(), "refresh failed; cooling down");
                 // The old token still works for a while: keep serving it.
                 if rejected.is_none() && still_valid(clock, &tokens) {
-                    return Ok(tokens.access_token);
+                    return Ok(tokens);
                 }
                 Err(e)
             }

@@ -1,0 +1,106 @@
+//! `keyport token` as local mail software and scripts use it: the bare
+//! token, SASL XOAUTH2 and OAUTHBEARER initial responses, JSON, and the exit
+//! code that says the connection needs the person.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use keyport_core::store::Status;
+
+use crate::common::{connect_as, expire_locally, stderr, stdout, Env};
+
+fn decoded(out: &std::process::Output) -> String {
+    let line = stdout(out);
+    let bytes = STANDARD
+        .decode(line.trim_end())
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {line:?}"));
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_formats_carry_a_working_token_for_the_account() {
+    let (env, kp) = Env::ready().await;
+    let c = connect_as(&env, &kp, "ana@firm.example").await;
+
+    let bare = env.cli(&["token", "ana@firm.example"]);
+    assert!(bare.status.success(), "{}", stderr(&bare));
+    let token = stdout(&bare).trim_end().to_string();
+    assert!(env.provider.access_token_valid(&token));
+
+    let out = env.cli(&["token", &c.id, "--xoauth2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        decoded(&out),
+        format!("user=ana@firm.example\x01auth=Bearer {token}\x01\x01")
+    );
+
+    let out = env.cli(&["token", &c.id, "--oauthbearer"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        decoded(&out),
+        format!("n,a=ana@firm.example,\x01auth=Bearer {token}\x01\x01")
+    );
+
+    let out = env.cli(&["token", &c.id, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["access_token"], token.as_str());
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["account"], "ana@firm.example");
+    assert_eq!(v["connection"], c.id.as_str());
+    assert_eq!(v["integration"], "gmail");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let expires = v["expires_at"].as_i64().expect("expiry in Unix seconds");
+    assert!(expires > now + 60 && expires < now + 2 * 3600, "{expires}");
+    let scopes: Vec<&str> = v["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        scopes.contains(&"https://www.googleapis.com/auth/gmail.readonly"),
+        "{scopes:?}"
+    );
+
+    // One format at a time: a usage error, nothing printed.
+    let out = env.cli(&["token", &c.id, "--xoauth2", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    env.assert_no_secrets_leaked();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_failures_are_typed_and_needing_the_person_has_its_own_exit_code() {
+    let (env, kp) = Env::ready().await;
+    let c = connect_as(&env, &kp, "ana@firm.example").await;
+
+    let out = env.cli(&["token", "nobody@firm.example", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).is_empty());
+    let err: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(err["code"], "connection.not_found", "{err}");
+
+    env.provider.revoke_all_for("ana@firm.example");
+    expire_locally(&env, &c.id);
+    for args in [
+        vec!["token", c.id.as_str()],
+        vec!["token", c.id.as_str(), "--xoauth2"],
+    ] {
+        let out = env.cli(&args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{args:?}");
+        let line = stderr(&out);
+        assert_eq!(line.trim_end().lines().count(), 1, "one line: {line}");
+        assert!(line.contains("[connection.needs_reauth]"), "{line}");
+    }
+    let out = env.cli(&["token", &c.id, "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err: serde_json::Value = serde_json::from_str(stderr(&out).trim()).unwrap();
+    assert_eq!(err["code"], "connection.needs_reauth");
+    assert_eq!(kp.get(&c.id).unwrap().status, Status::NeedsReauth);
+    env.assert_no_secrets_leaked();
+}
