@@ -276,9 +276,17 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     const id = listed[0].id;
     assert.equal(listed[0].email, ACCOUNT);
 
+    // A local program takes a token (this test runner, as a mail client
+    // would); the detail names it.
+    const sasl = cli(dirs, ['token', id, '--xoauth2']);
+    assert.equal(sasl.status, 0, sasl.stderr);
+
     // 5. Check now: still active, with a fresh "last checked" time.
     await click(session, `${rowCss} button.open`, 'css selector');
     await session.waitForAll('#connection-detail');
+    const runner = path.basename(fs.realpathSync(process.execPath));
+    const usedBy = await waitForText(session, '[data-testid="used-by"]', `${runner}, just now`, { what: 'who used it' });
+    assert.equal(usedBy.trim(), `${runner}, just now`);
     started = Date.now();
     await click(session, buttonNamed('Check now', '//aside'));
     const checked = await waitForText(session, '[data-testid="check-result"]', 'Checked just now', { what: 'the check result' });

@@ -104,3 +104,92 @@ async fn token_failures_are_typed_and_needing_the_person_has_its_own_exit_code()
     assert_eq!(kp.get(&c.id).unwrap().status, Status::NeedsReauth);
     env.assert_no_secrets_leaked();
 }
+
+/// `keyport <args>` started by `program` (a stand-in for a mail client),
+/// with the test environment's variables.
+fn started_by(env: &Env, program: &[&str], args: &[&str]) -> std::process::Output {
+    let base = env.command();
+    let mut cmd = std::process::Command::new(program[0]);
+    cmd.args(&program[1..]).arg(base.get_program()).args(args);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().unwrap();
+    env.record(&out, args.first() == Some(&"token"));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_usage_history_names_the_programs_that_took_tokens() {
+    let (env, kp) = Env::ready().await;
+    let ana = connect_as(&env, &kp, "ana@firm.example").await;
+    let bo = connect_as(&env, &kp, "bo@firm.example").await;
+
+    let out = env.cli(&["log"]);
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim(),
+        "No program has been handed a token yet."
+    );
+
+    // A program that runs keyport itself, and one that goes through a
+    // shell (as msmtp's passwordeval does): the shell is looked past.
+    let out = started_by(&env, &["timeout", "60"], &["token", &ana.id, "--xoauth2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = format!(
+        "'{}' token bo@firm.example >/dev/null; true",
+        env.command().get_program().to_str().unwrap()
+    );
+    let out = started_by(&env, &["timeout", "60", "sh", "-c", &line], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A failed request hands nothing out and records nothing.
+    assert_eq!(
+        env.cli(&["token", "nobody@firm.example"]).status.code(),
+        Some(1)
+    );
+
+    let out = env.cli(&["log", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    // Newest first.
+    assert_eq!(all[0]["connection_id"], bo.id.as_str());
+    assert_eq!(all[0]["kind"], "token");
+    assert_eq!(all[1]["connection_id"], ana.id.as_str());
+    assert_eq!(all[1]["kind"], "xoauth2");
+    let timeout = std::fs::canonicalize(which("timeout")).unwrap();
+    for u in &all {
+        assert_eq!(u["program"], "timeout", "{u}");
+        assert_eq!(u["program_path"], timeout.to_str().unwrap(), "{u}");
+    }
+
+    let out = env.cli(&["log", "ana@firm.example"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("ana@firm.example  xoauth2  timeout (")
+            && text.contains(timeout.to_str().unwrap()),
+        "{text}"
+    );
+    let out = env.cli(&["log", "nobody@firm.example"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("[connection.not_found]"));
+
+    // The history goes with its connection.
+    kp.disconnect(&ana.id).await.unwrap();
+    assert_eq!(kp.usage(None, 10).unwrap().len(), 1);
+    env.assert_no_secrets_leaked();
+}
+
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}

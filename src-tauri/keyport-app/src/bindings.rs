@@ -5,7 +5,7 @@
 use keyport_core::catalog::{RedirectMode, ScopePreset};
 use keyport_core::revocation::{Disconnected, Revocation};
 use keyport_core::service::{ClientSource, ClientSummary, IntegrationSummary, Settings};
-use keyport_core::store::{Connection, Event, OAuthClient, Status};
+use keyport_core::store::{Connection, Event, OAuthClient, Status, Usage};
 use ts_rs::{Config, TS};
 
 use crate::commands::{AppInfo, BackendDiagnostics, StartedConnect};
@@ -34,6 +34,7 @@ fn typescript() -> String {
         decl::<Revocation>(&cfg),
         decl::<Disconnected>(&cfg),
         decl::<Event>(&cfg),
+        decl::<Usage>(&cfg),
         decl::<OAuthClient>(&cfg),
         decl::<ClientSource>(&cfg),
         decl::<ClientSummary>(&cfg),

@@ -102,6 +102,15 @@ pub fn connection_events(
     state.keyport()?.events(Some(&connection_id), 200)
 }
 
+/// Which programs were handed this connection's tokens, newest first.
+#[tauri::command]
+pub fn connection_usage(
+    state: State<'_, AppState>,
+    connection_id: String,
+) -> Result<Vec<keyport_core::store::Usage>> {
+    state.keyport()?.usage(Some(&connection_id), 200)
+}
+
 #[tauri::command]
 pub fn rename_connection<R: Runtime>(
     app: AppHandle<R>,

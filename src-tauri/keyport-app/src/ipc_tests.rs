@@ -177,6 +177,7 @@ fn the_real_commands_reply_without_secrets() {
     ok("cancel_connect", flow);
     ok("check_connection", c.clone());
     ok("connection_events", c.clone());
+    ok("connection_usage", c.clone());
     ok(
         "rename_connection",
         json!({"connectionId": id, "label": "Work"}),

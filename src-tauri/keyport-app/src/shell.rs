@@ -171,6 +171,7 @@ pub(crate) fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         commands::client_sources,
         commands::import_client_json,
         commands::connection_events,
+        commands::connection_usage,
         commands::rename_connection,
         commands::reconnect_connection,
         commands::grant_access,

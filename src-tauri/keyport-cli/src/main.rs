@@ -79,6 +79,16 @@ pub enum Command {
         #[command(flatten)]
         format: TokenFormat,
     },
+    /// Which programs were handed tokens: of one connection, or of all.
+    Log {
+        /// Connection id or account email.
+        connection: Option<String>,
+        /// How many entries, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Sign in again on a connection; must be the same account.
     Reconnect {
         /// Connection id or account email.
@@ -274,6 +284,7 @@ fn wants_json(cmd: &Command) -> bool {
                 format: TokenFormat { json: true, .. },
                 ..
             }
+            | Command::Log { json: true, .. }
     )
 }
 
@@ -307,7 +318,18 @@ fn run(cli: Cli) -> i32 {
 }
 
 async fn token(kp: &Keyport, connection: &str, format: &TokenFormat) -> Result<()> {
-    let issued = kp.issue_token(connection).await?;
+    let kind = if format.xoauth2 {
+        "xoauth2"
+    } else if format.oauthbearer {
+        "oauthbearer"
+    } else if format.json {
+        "json"
+    } else {
+        "token"
+    };
+    let issued = kp
+        .issue_token(connection, kind, keyport_core::process::requester())
+        .await?;
     let account = || {
         issued.account.clone().ok_or_else(|| {
             Error::InvalidInput(format!(
@@ -339,6 +361,60 @@ async fn token(kp: &Keyport, connection: &str, format: &TokenFormat) -> Result<(
         println!("{out}");
     } else {
         println!("{}", issued.access_token.expose());
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SSZ` for Unix milliseconds (UTC; days to a civil date
+/// as in Howard Hinnant's `civil_from_days`).
+fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn log(kp: &Keyport, connection: Option<&str>, limit: usize, json: bool) -> Result<()> {
+    let uses = kp.usage(connection, limit)?;
+    if json {
+        return print_json(&uses);
+    }
+    if uses.is_empty() {
+        println!("No program has been handed a token yet.");
+        return Ok(());
+    }
+    let accounts: std::collections::HashMap<String, String> = kp
+        .list()?
+        .into_iter()
+        .map(|c| (c.id.clone(), c.email.unwrap_or(c.id)))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    for u in uses {
+        let account = accounts.get(&u.connection_id).unwrap_or(&u.connection_id);
+        let program = u.program.as_deref().unwrap_or("an unknown program");
+        let path = u
+            .program_path
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{}  {account}  {}  {program}{path}",
+            utc_time(u.at),
+            u.kind
+        )?;
     }
     Ok(())
 }
@@ -393,6 +469,11 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             result.map(|_| ())
         }
         Command::Token { connection, format } => token(&kp, &connection, &format).await,
+        Command::Log {
+            connection,
+            limit,
+            json,
+        } => log(&kp, connection.as_deref(), limit, json),
         Command::Reconnect { connection, flow } => {
             let opts = ConnectOptions {
                 redirect: flow.redirect()?,
@@ -720,6 +801,14 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn times_print_as_utc_dates() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00Z");
+        assert_eq!(utc_time(1_795_791_845_123), "2026-11-27 15:04:05Z");
+        assert_eq!(utc_time(-1000), "1969-12-31 23:59:59Z");
     }
 
     #[test]

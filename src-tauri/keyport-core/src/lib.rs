@@ -14,6 +14,7 @@ pub mod loopback;
 pub mod oauth;
 pub mod paths;
 pub mod policy;
+pub mod process;
 pub mod sasl;
 pub mod secrets;
 pub mod service;

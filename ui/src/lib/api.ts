@@ -19,6 +19,7 @@ import type {
   OAuthClient,
   RedirectMode,
   Settings,
+  Usage,
 } from './bindings';
 
 // The payload types are generated from the Rust types (bindings.ts).
@@ -143,6 +144,11 @@ export function listConnections(): Promise<Connection[]> {
 /** History of one connection, newest first. */
 export function connectionEvents(connectionId: string): Promise<ConnectionEvent[]> {
   return callList<ConnectionEvent>('connection_events', 'events', { connectionId });
+}
+
+/** Which programs were handed this connection's tokens, newest first. */
+export function connectionUsage(connectionId: string): Promise<Usage[]> {
+  return callList<Usage>('connection_usage', 'usage', { connectionId });
 }
 
 /** Give a connection a label of the user's choosing; `null` (or blank) clears it. */

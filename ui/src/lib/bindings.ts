@@ -31,6 +31,15 @@ retry_after: number | null, last_refreshed_at: number | null, };
 export type Revocation = "revoked" | "queued" | "not_supported" | "failed" | "nothing_to_revoke";
 export type Disconnected = { connection_id: string, email: string | null, revocation: Revocation, message: string, };
 export type ConnectionEvent = { id: number, connection_id: string | null, integration: string | null, at: number, kind: string, code: string | null, message: string | null, };
+export type Usage = { connection_id: string, at: number, 
+/**
+ * `token` (with its format: `token`, `xoauth2`, `oauthbearer`, `json`).
+ */
+kind: string, 
+/**
+ * The requesting program's executable name, when the OS tells it.
+ */
+program: string | null, program_path: string | null, };
 export type OAuthClient = { provider: string, client_id: string, has_secret: boolean, updated_at: number, };
 export type ClientSource = "organisation" | "personal" | "catalog" | "built_in";
 export type ClientSummary = { provider: string, 

@@ -14,6 +14,7 @@ import {
   primaryAction,
   providerName,
   relativeTime,
+  usedByInWords,
   scopesInWords,
   shortScope,
   sortConnections,
@@ -221,5 +222,27 @@ describe('times and events', () => {
     expect(humanizeKey('threads_total')).toBe('Threads total');
     expect(providerName('google')).toBe('Google');
     expect(providerName('acme')).toBe('Acme');
+  });
+});
+
+describe('usedByInWords', () => {
+  const now = Date.UTC(2026, 10, 27, 12, 0, 0);
+  const use = (program: string | null, minutesAgo: number) => ({
+    connection_id: 'c1',
+    at: now - minutesAgo * 60_000,
+    kind: 'xoauth2',
+    program,
+    program_path: program && `/usr/bin/${program}`,
+  });
+
+  it('says when nothing took a token', () => {
+    expect(usedByInWords([], now)).toBe('No program yet');
+  });
+
+  it('names the newest program and when, then the others once each', () => {
+    expect(usedByInWords([use('neomutt', 2)], now)).toBe('neomutt, 2 min ago');
+    expect(usedByInWords([use('neomutt', 2), use('python3', 30), use('neomutt', 60), use(null, 90)], now)).toBe(
+      'neomutt, 2 min ago; also python3, an unknown program',
+    );
   });
 });

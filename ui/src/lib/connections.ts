@@ -1,6 +1,6 @@
 // How connections read to a person: health groups, order, plain-word access,
 // relative times. Pure functions; the views only render what these return.
-import type { Connection, ConnectionEvent, IntegrationSummary } from './api';
+import type { Connection, ConnectionEvent, IntegrationSummary, Usage } from './api';
 
 /**
  * What the user has to know at a glance; several backend states share one.
@@ -181,6 +181,19 @@ export function lastCheckedInWords(connection: Connection, now: number): string 
   if (connection.last_checked_at === null) return 'Not checked yet';
   const when = relativeTime(connection.last_checked_at, now);
   return connection.last_check_ok === false ? `Check failed ${when}` : `Checked ${when}`;
+}
+
+/**
+ * Which programs took this connection's tokens, from its usage history
+ * (newest first): "neomutt, 2 min ago", then the other programs by name.
+ */
+export function usedByInWords(uses: Usage[], now: number): string {
+  const [newest] = uses;
+  if (newest === undefined) return 'No program yet';
+  const name = (u: Usage) => u.program ?? 'an unknown program';
+  const latest = `${name(newest)}, ${relativeTime(newest.at, now)}`;
+  const others = [...new Set(uses.map(name))].filter((n) => n !== name(newest));
+  return others.length === 0 ? latest : `${latest}; also ${others.join(', ')}`;
 }
 
 const EVENT_WORDS: Record<string, string> = {

@@ -151,6 +151,11 @@ describe('Connections view', () => {
     expect(history).toContain('4,210');
     expect(history).not.toContain('Email address'); // the same as the account shown above
     expect(await argsOf(page, 'connection_events')).toEqual([{ connectionId: 'conn-3' }]);
+    expect(await argsOf(page, 'connection_usage')).toEqual([{ connectionId: 'conn-3' }]);
+    // Which programs took this mailbox's tokens, newest first.
+    const usedBy = detail.getByTestId('used-by');
+    await expect(usedBy.innerText()).resolves.toBe('neomutt, 2 min ago; also python3.11');
+    await expect(usedBy.getAttribute('title')).resolves.toBe('/usr/bin/neomutt');
     await screenshot(page, 'connections.png');
 
     await page.keyboard.press('Escape');

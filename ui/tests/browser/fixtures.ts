@@ -8,6 +8,7 @@ import type {
   OAuthClient,
   ScopePreset,
   Settings,
+  Usage,
 } from '../../src/lib/api';
 import type { HarnessConfig } from './harness/protocol';
 
@@ -206,6 +207,12 @@ export const events: ConnectionEvent[] = [
   { id: 1, connection_id: 'conn-3', integration: 'gmail', at: now - 30 * 24 * HOUR - 60_000, kind: 'connect_started', code: null, message: null },
 ];
 
+/** Programs that took conn-3's tokens, newest first. */
+export const usage: Usage[] = [
+  { connection_id: 'conn-3', at: now - 2 * 60_000, kind: 'xoauth2', program: 'neomutt', program_path: '/usr/bin/neomutt' },
+  { connection_id: 'conn-3', at: now - 3 * HOUR, kind: 'token', program: 'python3.11', program_path: '/usr/bin/python3.11' },
+];
+
 export const clients: OAuthClient[] = [
   { provider: 'google', client_id: '4711-desktop.apps.googleusercontent.com', has_secret: true, updated_at: now - 90 * 24 * HOUR },
 ];
@@ -244,6 +251,7 @@ export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig
       start_connect: { ok: started },
       cancel_connect: { ok: null },
       connection_events: { ok: events },
+      connection_usage: { ok: usage },
       get_settings: { ok: settings },
       diagnostics: { ok: backendDiagnostics },
       open_data_folder: { ok: null },

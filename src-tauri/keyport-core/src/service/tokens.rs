@@ -20,8 +20,9 @@ use super::flow::missing_scopes;
 use super::{crash_point, Keyport};
 use crate::error::{Error, Result};
 use crate::oauth;
+use crate::process::Program;
 use crate::secrets::{Secret, TokenSet};
-use crate::store::{now_ms, Connection, Status};
+use crate::store::{now_ms, Connection, Status, Usage};
 
 /// Refresh when the access token expires within this margin.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -107,6 +108,13 @@ pub struct IssuedToken {
 }
 
 impl Keyport {
+    /// Who was handed tokens: of one connection (id or email) or of all,
+    /// newest first.
+    pub fn usage(&self, id_or_email: Option<&str>, limit: usize) -> Result<Vec<Usage>> {
+        let id = id_or_email.map(|c| self.get(c)).transpose()?.map(|c| c.id);
+        self.store.with(|db| db.usage(id.as_deref(), limit))
+    }
+
     /// A valid access token for the connection (by id or email), refreshed
     /// when it expires within [`REFRESH_MARGIN`].
     pub async fn access_token(&self, id_or_email: &str) -> Result<Secret> {
@@ -114,11 +122,30 @@ impl Keyport {
         Ok(self.token_for(&conn, None).await?.access_token)
     }
 
-    /// As [`access_token`](Self::access_token), with what mail software and
-    /// scripts need beside it: the account, expiry and granted scopes.
-    pub async fn issue_token(&self, id_or_email: &str) -> Result<IssuedToken> {
+    /// As [`access_token`](Self::access_token), for a local program: with
+    /// the account, expiry and granted scopes, and recorded in the usage
+    /// history (`kind`: how it was handed out; the program, never the token).
+    pub async fn issue_token(
+        &self,
+        id_or_email: &str,
+        kind: &str,
+        requester: Option<Program>,
+    ) -> Result<IssuedToken> {
         let conn = self.get(id_or_email)?;
         let tokens = self.token_for(&conn, None).await?;
+        let (program, program_path) = match requester {
+            Some(p) => (Some(p.name), p.path),
+            None => (None, None),
+        };
+        self.store.with(|db| {
+            db.record_usage(&Usage {
+                connection_id: conn.id.clone(),
+                at: self.clock.now_ms(),
+                kind: kind.to_string(),
+                program,
+                program_path,
+            })
+        })?;
         Ok(IssuedToken {
             connection: conn.id,
             integration: conn.integration,

@@ -25,6 +25,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/001_init.sql")),
         M::up(include_str!("migrations/002_settings.sql")),
         M::up(include_str!("migrations/003_endpoint_trust.sql")),
+        M::up(include_str!("migrations/004_usage.sql")),
     ])
 }
 
@@ -303,6 +304,18 @@ pub struct Event {
     pub kind: String,
     pub code: Option<String>,
     pub message: Option<String>,
+}
+
+/// One token handed to a local program (`keyport log`, "Used by …").
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
+pub struct Usage {
+    pub connection_id: String,
+    pub at: i64,
+    /// `token` (with its format: `token`, `xoauth2`, `oauthbearer`, `json`).
+    pub kind: String,
+    /// The requesting program's executable name, when the OS tells it.
+    pub program: Option<String>,
+    pub program_path: Option<String>,
 }
 
 /// What a successful flow writes to its connection row.
@@ -954,6 +967,32 @@ impl Db<'_> {
             params![connection_id, integration, now_ms(), kind, code, message],
         )?;
         Ok(())
+    }
+
+    pub fn record_usage(&self, u: &Usage) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO usage (connection_id, at, kind, program, program_path) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![u.connection_id, u.at, u.kind, u.program, u.program_path],
+        )?;
+        Ok(())
+    }
+
+    /// The newest `limit` uses, of one connection or of all, newest first.
+    pub fn usage(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<Usage>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT connection_id, at, kind, program, program_path FROM usage \
+             WHERE ?1 IS NULL OR connection_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![connection_id, limit as i64], |r| {
+            Ok(Usage {
+                connection_id: r.get(0)?,
+                at: r.get(1)?,
+                kind: r.get(2)?,
+                program: r.get(3)?,
+                program_path: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     pub fn events(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<Event>> {
