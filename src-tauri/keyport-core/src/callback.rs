@@ -192,6 +192,10 @@ mod tests {
             "dev.keyport:/other?state=s&code=c",
             "dev.keyport://evil.example/oauth/callback?state=s&code=c",
             "dev.keyport://user:pw@oauth/callback?state=s&code=c",
+            // Each part of an authority alone is refused too.
+            "dev.keyport://user@oauth/callback?state=s&code=c",
+            "dev.keyport://:pw@oauth/callback?state=s&code=c",
+            "dev.keyport://oauth:8080/callback?state=s&code=c",
             "dev.keyport:/oauth/callback?code=c",
             "dev.keyport:/oauth/callback?state=&code=c",
             "dev.keyport:/oauth/callback?state=a&state=b&code=c",
@@ -206,8 +210,39 @@ mod tests {
 
     #[test]
     fn missing_code_is_an_error_outcome_not_a_panic() {
-        let cb = parse_deep_link("dev.keyport:/oauth/callback?state=s").unwrap();
-        assert!(matches!(cb.outcome, Outcome::Error { ref error, .. } if error.is_empty()));
+        for link in [
+            "dev.keyport:/oauth/callback?state=s",
+            // An empty code is no code: never sent to the token endpoint.
+            "dev.keyport:/oauth/callback?state=s&code=",
+        ] {
+            let cb = parse_deep_link(link).unwrap();
+            assert!(
+                matches!(cb.outcome, Outcome::Error { ref error, .. } if error.is_empty()),
+                "{link}"
+            );
+        }
+    }
+
+    /// The size limits hold to the byte: the longest allowed is taken, one
+    /// more is refused (padding goes in a parameter Keyport ignores).
+    #[test]
+    fn size_limits_are_exact() {
+        let padded = |base: &str, len: usize| format!("{base}{}", "a".repeat(len - base.len()));
+        let link = |len| padded("dev.keyport:/oauth/callback?state=s&code=c&pad=", len);
+        assert_eq!(code_of(&parse_deep_link(&link(MAX_URL_LEN)).unwrap()), "c");
+        let err = parse_deep_link(&link(MAX_URL_LEN + 1)).unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+
+        let query = |len| padded("state=s&code=c&pad=", len);
+        assert_eq!(code_of(&parse_query(&query(MAX_URL_LEN)).unwrap()), "c");
+        let err = parse_query(&query(MAX_URL_LEN + 1)).unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+
+        let code = |len| format!("state=s&code={}", "c".repeat(len));
+        let cb = parse_query(&code(MAX_PARAM_LEN)).unwrap();
+        assert_eq!(code_of(&cb).len(), MAX_PARAM_LEN);
+        let err = parse_query(&code(MAX_PARAM_LEN + 1)).unwrap_err();
+        assert!(err.to_string().contains("`code` is malformed"), "{err}");
     }
 
     #[test]
