@@ -193,3 +193,138 @@ fn which(program: &str) -> std::path::PathBuf {
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{program} is not on PATH"))
 }
+
+/// Every JSON document `keyport api` printed, in order.
+fn documents(out: &std::process::Output) -> Vec<serde_json::Value> {
+    serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("not JSON documents ({e}): {}", stdout(out)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyport_api_calls_the_providers_api_with_the_token_and_nowhere_else() {
+    let env = Env::new();
+    let base = env.provider.base_url();
+    env.write_catalog(&format!("api_origins = [\"{base}\"]"));
+    let kp = env.keyport();
+    env.set_google_client(&kp).await;
+    let c = connect_as(&env, &kp, "ana@firm.example").await;
+
+    // A path on the API: the reply as it came (stdout is not a terminal).
+    let out = env.cli(&["api", &c.id, "/gmail/v1/users/me/profile"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(documents(&out)[0]["emailAddress"], "ana@firm.example");
+
+    // Query fields and every page: 25 messages, 10 a page.
+    let out = env.cli(&[
+        "api",
+        "ana@firm.example",
+        "/gmail/v1/users/me/messages",
+        "-f",
+        "maxResults=10",
+        "--paginate",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pages = documents(&out);
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    let ids: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p["messages"].as_array().unwrap().clone())
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..fake_provider::LISTED_MESSAGES)
+        .map(|i| format!("m{i:04}"))
+        .collect();
+    assert_eq!(ids, expected);
+    assert!(pages[2].get("nextPageToken").is_none());
+
+    // The provider stops accepting the access token before it expires
+    // locally: one refresh, one retry, and the call succeeds.
+    env.provider.reset_counts();
+    env.provider.expire_access_tokens();
+    let out = env.cli(&["api", &c.id, "/gmail/v1/users/me/profile"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.provider.token_requests("refresh_token"), 1);
+    assert_eq!(
+        env.provider.requests(fake_provider::Endpoint::GmailProfile),
+        2
+    );
+
+    // Another host never sees the token: refused before any request.
+    env.provider.reset_counts();
+    for foreign in [
+        "https://evil.example/gmail/v1/users/me/profile".to_string(),
+        base.replace("127.0.0.1", "127.0.0.2") + "/gmail/v1/users/me/profile",
+        base.replace("127.0.0.1", "localhost") + "/gmail/v1/users/me/profile",
+    ] {
+        let out = env.cli(&["api", &c.id, &foreign]);
+        assert_eq!(out.status.code(), Some(1), "{foreign}");
+        assert!(stdout(&out).is_empty(), "{foreign}");
+        assert!(
+            stderr(&out).contains("[api.foreign_host]"),
+            "{foreign}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        env.provider.requests(fake_provider::Endpoint::GmailProfile),
+        0
+    );
+    assert_eq!(env.provider.token_requests("refresh_token"), 0);
+
+    // An error reply is printed and fails with its status.
+    let out = env.cli(&["api", &c.id, "/gmail/v1/users/bo@firm.example/profile"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(documents(&out)[0]["error"]["code"], 403);
+    assert!(
+        stderr(&out).contains("The API answered HTTP 403. [api.status]"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Bad input: typed errors, no request.
+    env.provider.reset_counts();
+    let missing = env.root.join("no-such-body.json");
+    for (args, code) in [
+        (
+            vec![
+                "api",
+                c.id.as_str(),
+                "/x",
+                "--input",
+                missing.to_str().unwrap(),
+            ],
+            "input.invalid",
+        ),
+        (
+            vec!["api", "nobody@firm.example", "/x"],
+            "connection.not_found",
+        ),
+        (
+            vec!["api", c.id.as_str(), "/x", "-H", "no colon"],
+            "input.invalid",
+        ),
+    ] {
+        let out = env.cli(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains(&format!("[{code}]")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        env.provider.requests(fake_provider::Endpoint::GmailProfile),
+        0
+    );
+
+    // Every call is in the usage history (the refused ones are not).
+    let uses = kp.usage(Some(&c.id), 50).unwrap();
+    assert_eq!(
+        uses.iter().filter(|u| u.kind == "api").count(),
+        4,
+        "{uses:?}"
+    );
+    env.assert_no_secrets_leaked();
+}

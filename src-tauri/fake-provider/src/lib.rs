@@ -150,6 +150,7 @@ pub enum Endpoint {
     Revoke,
     Userinfo,
     GmailProfile,
+    GmailMessages,
 }
 
 impl Endpoint {
@@ -160,6 +161,7 @@ impl Endpoint {
             Endpoint::Revoke => "/revoke",
             Endpoint::Userinfo => "/userinfo",
             Endpoint::GmailProfile => "/gmail/v1/users/me/profile",
+            Endpoint::GmailMessages => "/gmail/v1/users/me/messages",
         }
     }
 }
@@ -1159,6 +1161,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/revoke", get(revoke_handler).post(revoke_handler))
         .route("/userinfo", get(userinfo_handler).post(userinfo_handler))
         .route("/gmail/v1/users/{user}/profile", get(gmail_profile_handler))
+        .route(
+            "/gmail/v1/users/{user}/messages",
+            get(gmail_messages_handler),
+        )
         .fallback(not_found)
         .with_state(shared)
 }
@@ -1407,17 +1413,11 @@ fn google_api_error(status: StatusCode, message: &str, reason: &str) -> Value {
     })
 }
 
-async fn gmail_profile_handler(
-    State(s): S,
-    ConnectInfo(conn): Conn,
-    Path(user): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    s.count(Endpoint::GmailProfile);
-    if let Some(r) = apply_fault(&s, Endpoint::GmailProfile, &conn).await {
-        return r;
-    }
-    let checked = bearer(&headers).and_then(|t| s.lock().check_access(&t));
+/// The account a Gmail API call may act for: a valid access token with a
+/// Gmail scope, for `me` or the account's own address; else Google's 401
+/// or 403 reply.
+fn gmail_caller(s: &Shared, headers: &HeaderMap, user: &str) -> Result<usize, Box<Response>> {
+    let checked = bearer(headers).and_then(|t| s.lock().check_access(&t));
     let Some((account, scopes)) = checked else {
         let mut r = json_response(
             StatusCode::UNAUTHORIZED,
@@ -1432,32 +1432,49 @@ async fn gmail_profile_handler(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static(WWW_AUTH_INVALID),
         );
-        return r;
+        return Err(Box::new(r));
     };
     if !scopes
         .iter()
         .any(|s| GMAIL_PROFILE_SCOPES.contains(&s.as_str()))
     {
-        return json_response(
+        return Err(Box::new(json_response(
             StatusCode::FORBIDDEN,
             json!({"error": {
                 "code": 403,
                 "message": "Request had insufficient authentication scopes.",
                 "status": "PERMISSION_DENIED"
             }}),
-        );
+        )));
     }
-    let account = &s.config.accounts[account];
-    if user != "me" && !user.eq_ignore_ascii_case(&account.email) {
-        return json_response(
+    let email = &s.config.accounts[account].email;
+    if user != "me" && !user.eq_ignore_ascii_case(email) {
+        return Err(Box::new(json_response(
             StatusCode::FORBIDDEN,
             google_api_error(
                 StatusCode::FORBIDDEN,
-                &format!("Delegation denied for {}", account.email),
+                &format!("Delegation denied for {email}"),
                 "forbidden",
             ),
-        );
+        )));
     }
+    Ok(account)
+}
+
+async fn gmail_profile_handler(
+    State(s): S,
+    ConnectInfo(conn): Conn,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.count(Endpoint::GmailProfile);
+    if let Some(r) = apply_fault(&s, Endpoint::GmailProfile, &conn).await {
+        return r;
+    }
+    let account = match gmail_caller(&s, &headers, &user) {
+        Ok(a) => &s.config.accounts[a],
+        Err(r) => return *r,
+    };
     json_response(
         StatusCode::OK,
         json!({
@@ -1467,6 +1484,57 @@ async fn gmail_profile_handler(
             "historyId": (100_000 + account.messages_total).to_string(),
         }),
     )
+}
+
+/// How many messages `users.messages.list` lists (the first of the
+/// account's `messages_total`): enough to page through.
+pub const LISTED_MESSAGES: u64 = 25;
+
+/// Gmail's `users.messages.list`: `maxResults` (default 100) per page, the
+/// next page's `pageToken` in `nextPageToken` until the last page.
+async fn gmail_messages_handler(
+    State(s): S,
+    ConnectInfo(conn): Conn,
+    Path(user): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let q: HashMap<String, String> = pairs_of(q.unwrap_or_default().as_bytes())
+        .into_iter()
+        .collect();
+    s.count(Endpoint::GmailMessages);
+    if let Some(r) = apply_fault(&s, Endpoint::GmailMessages, &conn).await {
+        return r;
+    }
+    let account = match gmail_caller(&s, &headers, &user) {
+        Ok(a) => &s.config.accounts[a],
+        Err(r) => return *r,
+    };
+    let total = account.messages_total.min(LISTED_MESSAGES);
+    let per_page: u64 = q
+        .get("maxResults")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, 500);
+    let Ok(start) = q.get("pageToken").map_or(Ok(0), |t| t.parse::<u64>()) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            google_api_error(
+                StatusCode::BAD_REQUEST,
+                "Invalid pageToken",
+                "invalidArgument",
+            ),
+        );
+    };
+    let end = (start + per_page).min(total);
+    let messages: Vec<_> = (start..end)
+        .map(|i| json!({"id": format!("m{i:04}"), "threadId": format!("t{:04}", i / 2)}))
+        .collect();
+    let mut body = json!({"messages": messages, "resultSizeEstimate": total});
+    if end < total {
+        body["nextPageToken"] = json!(end.to_string());
+    }
+    json_response(StatusCode::OK, body)
 }
 
 /// Applies the armed fault of `endpoint`, if any. `None` = answer normally
@@ -1483,7 +1551,10 @@ async fn answer_fault(
     conn: &ConnCtl,
     fault: Fault,
 ) -> Option<Response> {
-    let api = matches!(endpoint, Endpoint::Userinfo | Endpoint::GmailProfile);
+    let api = matches!(
+        endpoint,
+        Endpoint::Userinfo | Endpoint::GmailProfile | Endpoint::GmailMessages
+    );
     let error_body = |status: StatusCode, error: &str| {
         if api {
             google_api_error(

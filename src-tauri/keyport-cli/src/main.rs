@@ -16,6 +16,7 @@ use keyport_core::error::{Error, Result};
 use keyport_core::paths::Paths;
 use keyport_core::sasl;
 use keyport_core::secrets::Secret;
+use keyport_core::service::api::ApiRequest;
 use keyport_core::service::{ClientSource, ConnectOptions, Keyport, SignIn};
 use keyport_core::store::Connection;
 
@@ -78,6 +79,29 @@ pub enum Command {
         connection: String,
         #[command(flatten)]
         format: TokenFormat,
+    },
+    /// Call the connection's provider API with its token (as `gh api`).
+    /// The token goes only to the integration's API origins.
+    Api {
+        /// Connection id or account email.
+        connection: String,
+        /// A path on the API (`/gmail/v1/users/me/messages`) or a URL on it.
+        target: String,
+        /// The HTTP method (default GET, or POST with --input).
+        #[arg(short = 'X', long, default_value = "")]
+        method: String,
+        /// A request header, `Name: value` (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// A query field, `key=value` (repeatable).
+        #[arg(short = 'f', long = "field")]
+        fields: Vec<String>,
+        /// The request body from a file, or `-` for standard input.
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+        /// Follow nextPageToken / @odata.nextLink and print every page.
+        #[arg(long)]
+        paginate: bool,
     },
     /// Which programs were handed tokens: of one connection, or of all.
     Log {
@@ -387,6 +411,65 @@ fn utc_time(ms: i64) -> String {
     )
 }
 
+/// `Name: value` / `key=value` arguments as pairs.
+fn split_pairs(
+    args: &[String],
+    sep: char,
+    what: &str,
+    form: &str,
+) -> Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|a| match a.split_once(sep) {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(Error::InvalidInput(format!(
+                "the {what} `{a}` is not `{form}`"
+            ))),
+        })
+        .collect()
+}
+
+fn read_body(path: &std::path::Path) -> Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut body = Vec::new();
+        std::io::stdin().read_to_end(&mut body)?;
+        return Ok(body);
+    }
+    std::fs::read(path).map_err(|e| {
+        Error::InvalidInput(format!("cannot read the body file {}: {e}", path.display()))
+    })
+}
+
+/// Prints each page: pretty JSON on a terminal, the bytes as they came
+/// otherwise; a non-2xx reply is printed too, then fails with its status.
+async fn api(kp: &Keyport, connection: &str, req: ApiRequest) -> Result<()> {
+    let pages = kp
+        .api(connection, req, keyport_core::process::requester())
+        .await?;
+    let terminal = std::io::stdout().is_terminal();
+    let mut out = std::io::stdout().lock();
+    let mut failed = None;
+    for page in &pages {
+        let pretty = terminal
+            .then(|| serde_json::from_slice::<serde_json::Value>(&page.body).ok())
+            .flatten()
+            .and_then(|v| serde_json::to_vec_pretty(&v).ok());
+        out.write_all(pretty.as_deref().unwrap_or(&page.body))?;
+        if !page.body.ends_with(b"\n") {
+            out.write_all(b"\n")?;
+        }
+        if !(200..300).contains(&page.status) {
+            failed = Some(page.status);
+        }
+    }
+    out.flush()?;
+    match failed {
+        Some(status) => Err(Error::ApiStatus(status)),
+        None => Ok(()),
+    }
+}
+
 fn log(kp: &Keyport, connection: Option<&str>, limit: usize, json: bool) -> Result<()> {
     let uses = kp.usage(connection, limit)?;
     if json {
@@ -474,6 +557,25 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             limit,
             json,
         } => log(&kp, connection.as_deref(), limit, json),
+        Command::Api {
+            connection,
+            target,
+            method,
+            headers,
+            fields,
+            input,
+            paginate,
+        } => {
+            let req = ApiRequest {
+                method,
+                target,
+                headers: split_pairs(&headers, ':', "header", "Name: value")?,
+                fields: split_pairs(&fields, '=', "field", "key=value")?,
+                body: input.map(|p| read_body(&p)).transpose()?,
+                paginate,
+            };
+            api(&kp, &connection, req).await
+        }
         Command::Reconnect { connection, flow } => {
             let opts = ConnectOptions {
                 redirect: flow.redirect()?,

@@ -64,6 +64,14 @@ pub enum Error {
     },
     #[error("{0}")]
     InvalidInput(String),
+    #[error("Keyport sends {integration}'s token only to its API ({allowed}); {host} is not one of them, so nothing was sent.")]
+    ForeignHost {
+        integration: String,
+        host: String,
+        allowed: String,
+    },
+    #[error("The API answered HTTP {0}.")]
+    ApiStatus(u16),
     #[error("This link is not a Keyport sign-in callback: {0}.")]
     DeepLinkInvalid(String),
     #[error("This sign-in response does not match any sign-in Keyport started. Start the connection again from Keyport.")]
@@ -205,6 +213,8 @@ pub const CODES: &[&str] = &[
     "identity.failed",
     "connection.wrong_account",
     "connection.not_found",
+    "api.foreign_host",
+    "api.status",
     "connection.needs_reauth",
     "connection.not_active",
     "keyring.unavailable",
@@ -238,6 +248,8 @@ impl Error {
             IntegrationUnknown(_) => "integration.unknown",
             IntegrationNotConfigured { .. } => "integration.not_configured",
             InvalidInput(_) => "input.invalid",
+            ForeignHost { .. } => "api.foreign_host",
+            ApiStatus(_) => "api.status",
             DeepLinkInvalid(_) => "deeplink.invalid",
             StateMismatch => "oauth.state_mismatch",
             FlowNotFound(_) => "oauth.flow_not_found",

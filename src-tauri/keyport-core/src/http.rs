@@ -104,6 +104,62 @@ impl Http {
     }
 }
 
+/// Replies to `keyport api` may be mail with attachments: a larger cap.
+pub const MAX_API_BODY: usize = 64 * 1024 * 1024;
+
+/// A provider API's reply as `keyport api` passes it on: any status.
+#[derive(Debug)]
+pub struct ApiReply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Http {
+    /// One call to a provider's API with a bearer token; every status comes
+    /// back as an answer (the caller decides), redirects are not followed
+    /// (the token must not go to another host), the body is capped at
+    /// [`MAX_API_BODY`].
+    pub async fn api(
+        &self,
+        method: &str,
+        url: &url::Url,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+        token: &str,
+    ) -> Result<ApiReply, HttpError> {
+        let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| HttpError::Unreachable(format!("`{method}` is not an HTTP method")))?;
+        tracing::debug!(%method, host = url.host_str().unwrap_or(""), path = url.path(), "API request");
+        let mut req = self.client.request(method, url.as_str()).bearer_auth(token);
+        for (name, value) in headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let mut resp = req.send().await.map_err(describe)?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(describe)? {
+            if body.len() + chunk.len() > MAX_API_BODY {
+                return Err(HttpError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(ApiReply {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
 /// A reply as Keyport takes it in: the status and headers first — 5xx and
 /// 429 end it there with their status (and Retry-After), as does a
 /// Content-Length over [`MAX_BODY`] — then the body chunk by chunk, refused

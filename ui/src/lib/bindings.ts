@@ -112,6 +112,8 @@ export type ErrorCode =
   | 'identity.failed'
   | 'connection.wrong_account'
   | 'connection.not_found'
+  | 'api.foreign_host'
+  | 'api.status'
   | 'connection.needs_reauth'
   | 'connection.not_active'
   | 'keyring.unavailable'

@@ -104,6 +104,7 @@ struct IntegrationSpec {
     revocation_url: Option<Url>,
     userinfo_url: Option<Url>,
     check_url: Option<Url>,
+    api_origins: Option<Vec<Url>>,
     scopes: Option<Vec<String>>,
     identity_scopes: Option<Vec<String>>,
     presets: Option<Vec<ScopePreset>>,
@@ -139,6 +140,7 @@ impl IntegrationSpec {
             revocation_url,
             userinfo_url,
             check_url,
+            api_origins,
             scopes,
             identity_scopes,
             presets,
@@ -179,6 +181,9 @@ pub struct Integration {
     pub revocation_url: Option<Url>,
     pub userinfo_url: Option<Url>,
     pub check_url: Option<Url>,
+    /// The origins of the provider's API (`https://gmail.googleapis.com`):
+    /// the only hosts `keyport api` sends this integration's token to.
+    pub api_origins: Vec<String>,
     /// Scopes requested when no preset or explicit scopes are chosen.
     pub scopes: Vec<String>,
     /// Scopes added so Keyport can tell which account signed in.
@@ -265,6 +270,7 @@ impl Integration {
         .into_iter()
         .flatten()
         .map(|u| u.origin().ascii_serialization())
+        .chain(self.api_origins.iter().cloned())
         .collect();
         origins.sort();
         origins.dedup();
@@ -542,6 +548,7 @@ fn resolve(spec: IntegrationSpec, origin: &Origin) -> Result<Integration> {
         revocation_url: url(spec.revocation_url, "revocation_url")?,
         userinfo_url: url(spec.userinfo_url, "userinfo_url")?,
         check_url: url(spec.check_url, "check_url")?,
+        api_origins: api_origins(spec.api_origins, origin)?,
         scopes: spec.scopes.unwrap_or_default(),
         identity_scopes: spec.identity_scopes.unwrap_or_default(),
         presets,
@@ -585,6 +592,28 @@ fn refuse_shared_file(file: &Path) -> Result<()> {
     #[cfg(not(unix))]
     let _ = file;
     Ok(())
+}
+
+/// `api_origins`: bare https origins (http only on 127.0.0.1), serialised
+/// as `scheme://host[:port]`.
+fn api_origins(v: Option<Vec<Url>>, origin: &Origin) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for u in v.unwrap_or_default() {
+        let secure = u.scheme() == "https" || (u.scheme() == "http" && is_loopback_host(&u));
+        let bare = u.path() == "/"
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && u.username().is_empty()
+            && u.password().is_none();
+        if !secure || !bare {
+            return Err(origin.error(
+                "api_origins",
+                &format!("`{u}` is not an https origin (scheme and host only, as https://gmail.googleapis.com)"),
+            ));
+        }
+        out.push(u.origin().ascii_serialization());
+    }
+    Ok(out)
 }
 
 fn is_loopback_host(u: &Url) -> bool {

@@ -11,6 +11,7 @@
 //! there; [`Keyport::recover`] finishes or rolls back whatever a dead process
 //! left behind. An OS file lock per flow tells a dead owner from a live one.
 
+pub mod api;
 mod clients;
 mod dto;
 mod flow;

@@ -108,6 +108,28 @@ pub struct IssuedToken {
 }
 
 impl Keyport {
+    /// Records that `requester` was handed the connection's token.
+    pub(super) fn record_use(
+        &self,
+        connection_id: &str,
+        kind: &str,
+        requester: Option<Program>,
+    ) -> Result<()> {
+        let (program, program_path) = match requester {
+            Some(p) => (Some(p.name), p.path),
+            None => (None, None),
+        };
+        self.store.with(|db| {
+            db.record_usage(&Usage {
+                connection_id: connection_id.to_string(),
+                at: self.clock.now_ms(),
+                kind: kind.to_string(),
+                program,
+                program_path,
+            })
+        })
+    }
+
     /// Who was handed tokens: of one connection (id or email) or of all,
     /// newest first.
     pub fn usage(&self, id_or_email: Option<&str>, limit: usize) -> Result<Vec<Usage>> {
@@ -133,19 +155,7 @@ impl Keyport {
     ) -> Result<IssuedToken> {
         let conn = self.get(id_or_email)?;
         let tokens = self.token_for(&conn, None).await?;
-        let (program, program_path) = match requester {
-            Some(p) => (Some(p.name), p.path),
-            None => (None, None),
-        };
-        self.store.with(|db| {
-            db.record_usage(&Usage {
-                connection_id: conn.id.clone(),
-                at: self.clock.now_ms(),
-                kind: kind.to_string(),
-                program,
-                program_path,
-            })
-        })?;
+        self.record_use(&conn.id, kind, requester)?;
         Ok(IssuedToken {
             connection: conn.id,
             integration: conn.integration,
