@@ -11,11 +11,12 @@ SUDO=""
 
 # Build: WebKitGTK and friends. Tests: a virtual display, a session bus, a
 # Secret Service, WebKit's WebDriver, Chromium for the UI tests, and the
-# desktop tools deep links go through.
+# desktop tools deep links go through; a real IMAP server (Dovecot, started
+# by the broker tests on a loopback port with their own configuration).
 PACKAGES="build-essential pkg-config curl file libwebkit2gtk-4.1-dev librsvg2-dev
 libayatana-appindicator3-dev libssl-dev xvfb xauth dbus dbus-x11 webkit2gtk-driver
 xdg-utils desktop-file-utils libglib2.0-bin gnome-keyring chromium imagemagick rpm x11-utils
-python3 python3-venv python3-yaml procps"
+python3 python3-venv python3-yaml procps dovecot-imapd"
 
 missing=""
 for p in $PACKAGES; do

@@ -15,4 +15,5 @@ mod concurrency;
 mod connect;
 mod crash;
 mod health;
+mod imap;
 mod security;

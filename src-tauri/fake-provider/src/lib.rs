@@ -151,6 +151,7 @@ pub enum Endpoint {
     Userinfo,
     GmailProfile,
     GmailMessages,
+    Introspect,
 }
 
 impl Endpoint {
@@ -162,6 +163,7 @@ impl Endpoint {
             Endpoint::Userinfo => "/userinfo",
             Endpoint::GmailProfile => "/gmail/v1/users/me/profile",
             Endpoint::GmailMessages => "/gmail/v1/users/me/messages",
+            Endpoint::Introspect => "/introspect",
         }
     }
 }
@@ -1160,6 +1162,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/token", axum::routing::post(token_handler))
         .route("/revoke", get(revoke_handler).post(revoke_handler))
         .route("/userinfo", get(userinfo_handler).post(userinfo_handler))
+        .route("/introspect", axum::routing::post(introspect_handler))
         .route("/gmail/v1/users/{user}/profile", get(gmail_profile_handler))
         .route(
             "/gmail/v1/users/{user}/messages",
@@ -1364,6 +1367,34 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 const WWW_AUTH_INVALID: &str =
     "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"";
+
+/// RFC 7662 token introspection, as a mail server (Dovecot's `oauth2`
+/// passdb) asks it: `token=<access token>` in a form; `active` with the
+/// account's address as `username` and `email`, and its scopes, or only
+/// `{"active": false}` for a token that is unknown, expired or revoked.
+async fn introspect_handler(State(s): S, ConnectInfo(conn): Conn, body: Bytes) -> Response {
+    s.count(Endpoint::Introspect);
+    if let Some(r) = apply_fault(&s, Endpoint::Introspect, &conn).await {
+        return r;
+    }
+    let form = parse_form(&body).unwrap_or_default();
+    let checked = form.get("token").and_then(|t| s.lock().check_access(t));
+    let Some((account, scopes)) = checked else {
+        return json_response(StatusCode::OK, json!({"active": false}));
+    };
+    let email = &s.config.accounts[account].email;
+    json_response(
+        StatusCode::OK,
+        json!({
+            "active": true,
+            "username": email,
+            "email": email,
+            "scope": scopes.join(" "),
+            "client_id": s.config.client_id,
+            "token_type": "Bearer",
+        }),
+    )
+}
 
 async fn userinfo_handler(State(s): S, ConnectInfo(conn): Conn, headers: HeaderMap) -> Response {
     s.count(Endpoint::Userinfo);
