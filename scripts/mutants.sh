@@ -65,7 +65,7 @@ echo "== mutants: summary"
 for d in "$OUT"/*/mutants.out; do
     [ -d "$d" ] || continue
     g=$(basename "$(dirname "$d")")
-    n() { [ -f "$d/$1" ] && grep -c . "$d/$1" || echo 0; }
+    n() { if [ -f "$d/$1" ]; then grep -c . "$d/$1" || true; else echo 0; fi; }
     echo "$g: $(n caught.txt) caught, $(n missed.txt) missed, $(n timeout.txt) timeout, $(n unviable.txt) unviable"
     [ -s "$d/missed.txt" ] && sed 's/^/  missed: /' "$d/missed.txt"
 done

@@ -238,3 +238,31 @@ fn describe(e: reqwest::Error) -> HttpError {
     };
     HttpError::Unreachable(kind.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn announcing(len: usize) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        h
+    }
+
+    /// The cap holds to the byte, announced or counted: exactly
+    /// [`MAX_BODY`] is taken, one byte more is refused.
+    #[test]
+    fn the_reply_cap_is_exact() {
+        assert!(Incoming::start(StatusCode::OK, &announcing(MAX_BODY)).is_ok());
+        assert!(matches!(
+            Incoming::start(StatusCode::OK, &announcing(MAX_BODY + 1)),
+            Err(HttpError::TooLarge)
+        ));
+
+        let mut reply = Incoming::start(StatusCode::OK, &HeaderMap::new()).unwrap();
+        reply.push(&vec![b'a'; MAX_BODY - 1]).unwrap();
+        reply.push(b"b").unwrap();
+        assert!(matches!(reply.push(b"c"), Err(HttpError::TooLarge)));
+        assert_eq!(reply.finish().unwrap().body().len(), MAX_BODY);
+    }
+}

@@ -770,6 +770,102 @@ redirect = "deep-link"
     }
 
     #[test]
+    fn ids_are_at_most_forty_characters() {
+        let entry = |id: &str| {
+            format!(
+                "[[integration]]\nid = \"{id}\"\nname = \"X\"\nprovider = \"x\"\n\
+                 authorize_url = \"https://x.example/a\"\ntoken_url = \"https://x.example/t\"\n"
+            )
+        };
+        let forty = "a".repeat(40);
+        assert!(with_user(&entry(&forty)).unwrap().get(&forty).is_ok());
+        let (_, field, _) = expect_invalid(&entry(&"a".repeat(41)));
+        assert_eq!(field, "id");
+    }
+
+    #[test]
+    fn urls_of_other_schemes_are_refused() {
+        for url in [
+            "ftp://x.example/token",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+        ] {
+            let (_, field, message) = expect_invalid(&format!(
+                "[[integration]]\nid = \"gmail\"\ntoken_url = \"{url}\"\n"
+            ));
+            assert_eq!(field, "token_url", "{url}");
+            assert!(message.contains("https"), "{url}: {message}");
+        }
+    }
+
+    #[test]
+    fn ipv6_loopback_counts_as_loopback() {
+        let c =
+            with_user("[[integration]]\nid = \"gmail\"\ntoken_url = \"http://[::1]:9/token\"\n")
+                .unwrap();
+        assert_eq!(
+            c.get("gmail").unwrap().token_url.as_str(),
+            "http://[::1]:9/token"
+        );
+        let (_, field, _) = expect_invalid(
+            "[[integration]]\nid = \"gmail\"\ntoken_url = \"http://[2001:db8::1]:9/token\"\n",
+        );
+        assert_eq!(field, "token_url");
+    }
+
+    /// Empty and blank values mean "not set", never an empty prompt, client
+    /// id or issuer sent on or checked against.
+    #[test]
+    fn empty_values_are_unset() {
+        let c = with_user(
+            "[[integration]]\nid = \"gmail\"\nprompt = \"\"\nclient_id = \"\"\nissuer = \"  \"\n",
+        )
+        .unwrap();
+        let g = c.get("gmail").unwrap();
+        assert_eq!(
+            (
+                g.prompt.as_deref(),
+                g.client_id.as_deref(),
+                g.issuer.as_deref()
+            ),
+            (None, None, None)
+        );
+        let c = with_user(
+            "[[integration]]\nid = \"gmail\"\nprompt = \"login\"\nclient_id = \"1-x.apps.googleusercontent.com\"\nissuer = \"https://accounts.google.com\"\n",
+        )
+        .unwrap();
+        let g = c.get("gmail").unwrap();
+        assert_eq!(g.prompt.as_deref(), Some("login"));
+        assert_eq!(
+            g.client_id.as_deref(),
+            Some("1-x.apps.googleusercontent.com")
+        );
+        assert_eq!(g.issuer.as_deref(), Some("https://accounts.google.com"));
+    }
+
+    #[test]
+    fn api_origins_are_bare_https_origins() {
+        let c = with_user(
+            "[[integration]]\nid = \"gmail\"\napi_origins = [\"https://gmail.googleapis.com\", \"http://127.0.0.1:9\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("gmail").unwrap().api_origins,
+            ["https://gmail.googleapis.com", "http://127.0.0.1:9"]
+        );
+        for bad in [
+            "http://gmail.googleapis.com",
+            "https://gmail.googleapis.com/gmail",
+            "https://u@x.example",
+        ] {
+            let (_, field, _) = expect_invalid(&format!(
+                "[[integration]]\nid = \"gmail\"\napi_origins = [\"{bad}\"]\n"
+            ));
+            assert_eq!(field, "api_origins", "{bad}");
+        }
+    }
+
+    #[test]
     fn missing_user_file_is_fine() {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::load(&dir.path().join("integrations.toml")).unwrap();
