@@ -33,7 +33,7 @@ impl Bench {
             format!(
                 "[[integration]]\nid = \"gmail\"\nauthorize_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\n\
                  revocation_url = \"{base}/revoke\"\nuserinfo_url = \"{base}/userinfo\"\n\
-                 check_url = \"{base}/gmail/v1/users/me/profile\"\n"
+                 check_url = \"{base}/gmail/v1/users/me/profile\"\napi_origins = [\"{base}\"]\n"
             ),
         )
         .unwrap();
@@ -236,6 +236,27 @@ fn median(samples: &[Duration]) -> f64 {
     v[v.len() / 2]
 }
 
+/// `n` timed runs of the command `make` builds, after 5 unmeasured ones;
+/// every run must succeed.
+fn runs(n: usize, make: impl Fn() -> Command) -> Vec<Duration> {
+    let mut samples = Vec::new();
+    for i in 0..n + 5 {
+        let mut cmd = make();
+        let t = Instant::now();
+        let out = cmd.output().unwrap();
+        let took = t.elapsed();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if i >= 5 {
+            samples.push(took);
+        }
+    }
+    samples
+}
+
 async fn token_broker() {
     println!("\n== Token broker: `keyport token` as a whole process");
     let b = Bench::new(Config::default()).await;
@@ -260,6 +281,26 @@ async fn token_broker() {
         }
     }
     stats("keyport token (cached)", cached);
+    let xoauth2 = runs(30, || b.cli(&["token", &c.id, "--xoauth2"]));
+    stats("keyport token --xoauth2 (cached)", xoauth2);
+
+    // `keyport api` against curl with the token in hand, same request.
+    let token = b.kp.access_token(&c.id).await.unwrap();
+    let url = format!("{}/gmail/v1/users/me/profile", b.provider.base_url());
+    let auth = format!("Authorization: Bearer {}", token.expose());
+    let curl = runs(30, || {
+        let mut cmd = Command::new("curl");
+        cmd.args(["--silent", "--fail", "-H", &auth, &url]);
+        cmd
+    });
+    let api = runs(30, || b.cli(&["api", &c.id, "/gmail/v1/users/me/profile"]));
+    let (curl_ms, api_ms) = (median(&curl) * 1000.0, median(&api) * 1000.0);
+    stats("curl with the token in hand", curl);
+    stats("keyport api (cached token)", api);
+    println!(
+        "keyport api overhead over curl: median {:.2} ms",
+        api_ms - curl_ms
+    );
     let secrets = SecretStore::native(keyring_service(&b.paths));
     let mut refreshing = Vec::new();
     for _ in 0..30 {
