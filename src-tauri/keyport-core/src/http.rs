@@ -23,8 +23,8 @@ pub enum HttpError {
         status: u16,
         retry_after_secs: Option<u64>,
     },
-    #[error("the reply is larger than {MAX_BODY} bytes")]
-    TooLarge,
+    #[error("the reply is larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 impl From<HttpError> for Error {
@@ -36,7 +36,9 @@ impl From<HttpError> for Error {
                 retry_after_secs,
             } => Error::RateLimited { retry_after_secs },
             HttpError::Status { status, .. } => Error::ProviderError(status),
-            HttpError::TooLarge => Error::ProviderMalformed("the reply is too large".into()),
+            HttpError::TooLarge(max) => {
+                Error::ProviderMalformed(format!("the reply is larger than {max} bytes"))
+            }
         }
     }
 }
@@ -148,7 +150,7 @@ impl Http {
         let mut body = Vec::new();
         while let Some(chunk) = resp.chunk().await.map_err(describe)? {
             if body.len() + chunk.len() > MAX_API_BODY {
-                return Err(HttpError::TooLarge);
+                return Err(HttpError::TooLarge(MAX_API_BODY));
             }
             body.extend_from_slice(&chunk);
         }
@@ -187,7 +189,7 @@ impl Incoming {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         if announced.unwrap_or(0) > MAX_BODY as u64 {
-            return Err(HttpError::TooLarge);
+            return Err(HttpError::TooLarge(MAX_BODY));
         }
         Ok(Incoming {
             status,
@@ -198,7 +200,7 @@ impl Incoming {
 
     pub fn push(&mut self, chunk: &[u8]) -> Result<(), HttpError> {
         if self.body.len() + chunk.len() > MAX_BODY {
-            return Err(HttpError::TooLarge);
+            return Err(HttpError::TooLarge(MAX_BODY));
         }
         self.body.extend_from_slice(chunk);
         Ok(())
@@ -256,13 +258,16 @@ mod tests {
         assert!(Incoming::start(StatusCode::OK, &announcing(MAX_BODY)).is_ok());
         assert!(matches!(
             Incoming::start(StatusCode::OK, &announcing(MAX_BODY + 1)),
-            Err(HttpError::TooLarge)
+            Err(HttpError::TooLarge(MAX_BODY))
         ));
 
         let mut reply = Incoming::start(StatusCode::OK, &HeaderMap::new()).unwrap();
         reply.push(&vec![b'a'; MAX_BODY - 1]).unwrap();
         reply.push(b"b").unwrap();
-        assert!(matches!(reply.push(b"c"), Err(HttpError::TooLarge)));
+        assert!(matches!(
+            reply.push(b"c"),
+            Err(HttpError::TooLarge(MAX_BODY))
+        ));
         assert_eq!(reply.finish().unwrap().body().len(), MAX_BODY);
     }
 }
