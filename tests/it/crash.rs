@@ -6,7 +6,7 @@
 
 use keyport_core::catalog::RedirectMode;
 use keyport_core::secrets::SecretKey;
-use keyport_core::service::{ConnectOptions, Keyport};
+use keyport_core::service::{ConnectOptions, Keyport, FLOW_LIFETIME};
 use keyport_core::store::{FlowStatus, Status};
 
 use crate::common::{assert_invariants, connect_as, expire_locally, stderr, stdout, Env};
@@ -149,6 +149,12 @@ async fn a_sign_in_killed_while_starting_leaves_nothing_behind() {
         assert_eq!(flows.len(), 1, "{step}: the flow was recorded");
         let flow = &flows[0];
         assert_eq!(flow.status, FlowStatus::Pending, "{step}");
+        // A sign-in lasts ten minutes from its start.
+        assert_eq!(
+            flow.expires_at - flow.created_at,
+            FLOW_LIFETIME.as_millis() as i64,
+            "{step}"
+        );
         // The flow expires; recovery ends it and removes its verifier.
         env.sql(
             "UPDATE pending_flows SET expires_at = 0 WHERE id = ?1",
