@@ -155,7 +155,22 @@ async fn the_usage_history_names_the_programs_that_took_tokens() {
     assert!(out.status.success(), "{}", stderr(&out));
     let all: Vec<serde_json::Value> = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(all.len(), 2, "{all:?}");
-    // Newest first.
+
+    // A script run by a shell is named by the script, not the shell.
+    let script = env.root.join("invoice-import.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\"$1\" token bo@firm.example >/dev/null\necho imported\n",
+    )
+    .unwrap();
+    let out = started_by(&env, &["sh", script.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let newest = &kp.usage(None, 1).unwrap()[0];
+    assert_eq!(newest.program.as_deref(), Some("invoice-import.sh"));
+    assert_eq!(newest.program_path.as_deref(), script.to_str());
+    assert_eq!(newest.connection_id, bo.id);
+
+    // Newest first (before the script's).
     assert_eq!(all[0]["connection_id"], bo.id.as_str());
     assert_eq!(all[0]["kind"], "token");
     assert_eq!(all[1]["connection_id"], ana.id.as_str());
@@ -181,7 +196,7 @@ async fn the_usage_history_names_the_programs_that_took_tokens() {
 
     // The history goes with its connection.
     kp.disconnect(&ana.id).await.unwrap();
-    assert_eq!(kp.usage(None, 10).unwrap().len(), 1);
+    assert_eq!(kp.usage(None, 10).unwrap().len(), 2);
     env.assert_no_secrets_leaked();
 }
 
@@ -241,6 +256,12 @@ async fn keyport_api_calls_the_providers_api_with_the_token_and_nowhere_else() {
 
     // The provider stops accepting the access token before it expires
     // locally: one refresh, one retry, and the call succeeds.
+    // (Issued a while ago: a token refused the minute it was issued is not
+    // refreshed, as the API would refuse the next one too.)
+    let secrets = env.secrets();
+    let mut t = secrets.get_tokens(&c.id).unwrap().unwrap();
+    t.obtained_at -= 600;
+    secrets.set_tokens(&c.id, &t).unwrap();
     env.provider.reset_counts();
     env.provider.expire_access_tokens();
     let out = env.cli(&["api", &c.id, "/gmail/v1/users/me/profile"]);
@@ -250,6 +271,18 @@ async fn keyport_api_calls_the_providers_api_with_the_token_and_nowhere_else() {
         env.provider.requests(fake_provider::Endpoint::GmailProfile),
         2
     );
+    // Refused again the minute after: printed and failed, no refresh.
+    env.provider.reset_counts();
+    env.provider.expire_access_tokens();
+    let out = env.cli(&["api", &c.id, "/gmail/v1/users/me/profile"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("HTTP 401. [api.status]"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.provider.token_requests("refresh_token"), 0);
+    expire_locally(&env, &c.id); // the next call refreshes ahead, as usual
 
     // Another host never sees the token: refused before any request.
     env.provider.reset_counts();
@@ -283,29 +316,48 @@ async fn keyport_api_calls_the_providers_api_with_the_token_and_nowhere_else() {
         stderr(&out)
     );
 
-    // Bad input: typed errors, no request.
+    // A next page on another host: the pages before it are printed, the
+    // token is not sent there.
+    let out = env.cli(&[
+        "api",
+        &c.id,
+        "/gmail/v1/users/me/messages",
+        "-f",
+        "maxResults=30",
+        "-f",
+        "odataNext=https://evil.example/steal",
+        "--paginate",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(documents(&out).len(), 1);
+    assert!(
+        stderr(&out).contains("[api.foreign_host]"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Bad input: typed errors, no request, the value never echoed.
     env.provider.reset_counts();
     let missing = env.root.join("no-such-body.json");
-    for (args, code) in [
+    let profile = "/gmail/v1/users/me/profile";
+    let cases: [(Vec<&str>, &str); 5] = [
+        (vec!["--input", missing.to_str().unwrap()], "input.invalid"),
         (
-            vec![
-                "api",
-                c.id.as_str(),
-                "/x",
-                "--input",
-                missing.to_str().unwrap(),
-            ],
+            vec!["-H", "Authorization Bearer private-value"],
             "input.invalid",
         ),
-        (
-            vec!["api", "nobody@firm.example", "/x"],
-            "connection.not_found",
-        ),
-        (
-            vec!["api", c.id.as_str(), "/x", "-H", "no colon"],
-            "input.invalid",
-        ),
-    ] {
+        (vec!["-H", "X-Ok: private-value\u{1}"], "input.invalid"),
+        (vec!["-X", "GE T"], "input.invalid"),
+        (vec![], "connection.not_found"),
+    ];
+    for (extra, code) in cases {
+        let who = if extra.is_empty() {
+            "nobody@firm.example"
+        } else {
+            c.id.as_str()
+        };
+        let mut args = vec!["api", who, profile];
+        args.extend(extra);
         let out = env.cli(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         assert!(
@@ -313,17 +365,25 @@ async fn keyport_api_calls_the_providers_api_with_the_token_and_nowhere_else() {
             "{args:?}: {}",
             stderr(&out)
         );
+        assert!(!stderr(&out).contains("private-value"), "{}", stderr(&out));
     }
     assert_eq!(
         env.provider.requests(fake_provider::Endpoint::GmailProfile),
         0
     );
+    assert_eq!(env.provider.requests(fake_provider::Endpoint::Token), 0);
+    let log = std::fs::read_to_string(env.paths.log_file()).unwrap_or_default();
+    assert!(
+        !log.contains("private-value"),
+        "the log holds a header's value"
+    );
 
-    // Every call is in the usage history (the refused ones are not).
+    // Every call that reached the API is in the usage history (those
+    // refused before a token was read are not).
     let uses = kp.usage(Some(&c.id), 50).unwrap();
     assert_eq!(
         uses.iter().filter(|u| u.kind == "api").count(),
-        4,
+        6,
         "{uses:?}"
     );
     env.assert_no_secrets_leaked();

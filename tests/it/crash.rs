@@ -426,7 +426,7 @@ async fn the_keyring_daemon_dying_and_restarting_loses_nothing() {
     }
 
     // The same long-lived service reads the stored token through the new
-    // daemon, refreshes (a keyring write) and disconnects (a delete).
+    // daemon and refreshes (a keyring write).
     assert_eq!(
         kp.access_token(&c.id).await.unwrap().expose(),
         before.expose()

@@ -322,7 +322,8 @@ async fn check_records_health_and_notices_removed_scopes() {
         .remove_granted_scope("ana@firm.example", READONLY);
     expire_locally(&env, &c.id);
     let out = env.cli(&["check", &c.id]);
-    assert_eq!(out.status.code(), Some(1));
+    // Access to grant again: the person is needed (exit code 3).
+    assert_eq!(out.status.code(), Some(3));
     let row = kp.get(&c.id).unwrap();
     assert_eq!(row.status, Status::NeedsReauth);
     assert_eq!(row.missing_scopes, [READONLY]);

@@ -1565,6 +1565,10 @@ async fn gmail_messages_handler(
     if end < total {
         body["nextPageToken"] = json!(end.to_string());
     }
+    // Tests of a client's pagination: a Microsoft-style next link, as given.
+    if let Some(link) = q.get("odataNext") {
+        body["@odata.nextLink"] = json!(link);
+    }
     json_response(StatusCode::OK, body)
 }
 

@@ -262,7 +262,9 @@ pub struct TokenFormat {
 }
 
 /// Exit code of a command that failed because the connection needs the
-/// person (`connection.needs_reauth`): scripts tell it from other errors.
+/// person — to reconnect (`connection.needs_reauth`,
+/// `keyring.secret_missing`) or grant access (`oauth.scopes_missing`):
+/// scripts tell it from other errors.
 const EXIT_NEEDS_PERSON: i32 = 3;
 
 /// Runs what the arguments ask for; returns the exit code.
@@ -332,7 +334,10 @@ fn run(cli: Cli) -> i32 {
             } else {
                 eprintln!("error: {e} [{}]", e.code());
             }
-            if matches!(e, Error::NeedsReauth(_)) {
+            if matches!(
+                e,
+                Error::NeedsReauth(_) | Error::ScopesMissing(_) | Error::SecretMissing
+            ) {
                 EXIT_NEEDS_PERSON
             } else {
                 1
@@ -342,6 +347,13 @@ fn run(cli: Cli) -> i32 {
 }
 
 async fn token(kp: &Keyport, connection: &str, format: &TokenFormat) -> Result<()> {
+    let sasl = format.xoauth2 || format.oauthbearer;
+    // A SASL login names the account: checked before a token is handed out.
+    if sasl && kp.get(connection)?.email.is_none() {
+        return Err(Error::InvalidInput(format!(
+            "connection {connection} has no account email for a SASL login"
+        )));
+    }
     let kind = if format.xoauth2 {
         "xoauth2"
     } else if format.oauthbearer {
@@ -354,23 +366,16 @@ async fn token(kp: &Keyport, connection: &str, format: &TokenFormat) -> Result<(
     let issued = kp
         .issue_token(connection, kind, keyport_core::process::requester())
         .await?;
-    let account = || {
-        issued.account.clone().ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "connection {} has no account email for a SASL login",
-                issued.connection
-            ))
-        })
-    };
+    let account = || issued.account.clone().unwrap_or_default();
     if format.xoauth2 {
         println!(
             "{}",
-            sasl::xoauth2(&account()?, &issued.access_token).expose()
+            sasl::xoauth2(&account(), &issued.access_token).expose()
         );
     } else if format.oauthbearer {
         println!(
             "{}",
-            sasl::oauthbearer(&account()?, &issued.access_token).expose()
+            sasl::oauthbearer(&account(), &issued.access_token).expose()
         );
     } else if format.json {
         let out = serde_json::json!({
@@ -411,7 +416,8 @@ fn utc_time(ms: i64) -> String {
     )
 }
 
-/// `Name: value` / `key=value` arguments as pairs.
+/// `Name: value` / `key=value` arguments as pairs. The error names the
+/// argument's position, never its text (a header may hold a credential).
 fn split_pairs(
     args: &[String],
     sep: char,
@@ -419,12 +425,16 @@ fn split_pairs(
     form: &str,
 ) -> Result<Vec<(String, String)>> {
     args.iter()
-        .map(|a| match a.split_once(sep) {
+        .enumerate()
+        .map(|(i, a)| match a.split_once(sep) {
             Some((k, v)) if !k.trim().is_empty() => {
-                Ok((k.trim().to_string(), v.trim().to_string()))
+                // A header's value is trimmed as HTTP does; a field's is kept.
+                let v = if sep == ':' { v.trim() } else { v };
+                Ok((k.trim().to_string(), v.to_string()))
             }
             _ => Err(Error::InvalidInput(format!(
-                "the {what} `{a}` is not `{form}`"
+                "{what} {} is not `{form}`",
+                i + 1
             ))),
         })
         .collect()
@@ -441,29 +451,34 @@ fn read_body(path: &std::path::Path) -> Result<Vec<u8>> {
     })
 }
 
-/// Prints each page: pretty JSON on a terminal, the bytes as they came
-/// otherwise; a non-2xx reply is printed too, then fails with its status.
+/// Prints each page as it arrives: pretty JSON on a terminal, the bytes as
+/// they came otherwise; a non-2xx reply is printed too, then fails with its
+/// status.
 async fn api(kp: &Keyport, connection: &str, req: ApiRequest) -> Result<()> {
-    let pages = kp
-        .api(connection, req, keyport_core::process::requester())
-        .await?;
     let terminal = std::io::stdout().is_terminal();
-    let mut out = std::io::stdout().lock();
     let mut failed = None;
-    for page in &pages {
-        let pretty = terminal
-            .then(|| serde_json::from_slice::<serde_json::Value>(&page.body).ok())
-            .flatten()
-            .and_then(|v| serde_json::to_vec_pretty(&v).ok());
-        out.write_all(pretty.as_deref().unwrap_or(&page.body))?;
-        if !page.body.ends_with(b"\n") {
-            out.write_all(b"\n")?;
-        }
-        if !(200..300).contains(&page.status) {
-            failed = Some(page.status);
-        }
-    }
-    out.flush()?;
+    kp.api(
+        connection,
+        req,
+        keyport_core::process::requester(),
+        |page| {
+            let pretty = terminal
+                .then(|| serde_json::from_slice::<serde_json::Value>(&page.body).ok())
+                .flatten()
+                .and_then(|v| serde_json::to_vec_pretty(&v).ok());
+            let mut out = std::io::stdout().lock();
+            out.write_all(pretty.as_deref().unwrap_or(&page.body))?;
+            if !page.body.ends_with(b"\n") {
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+            if !(200..300).contains(&page.status) {
+                failed = Some(page.status);
+            }
+            Ok(())
+        },
+    )
+    .await?;
     match failed {
         Some(status) => Err(Error::ApiStatus(status)),
         None => Ok(()),

@@ -12,7 +12,10 @@ pub struct Program {
 
 const SHELLS: &[&str] = &["sh", "dash", "bash", "zsh", "fish", "ksh", "busybox"];
 
-/// The program that started this process, past at most four shells.
+/// The program that started this process. A shell running a command line
+/// (`sh -c …`, as mail software runs its password and token commands) is
+/// looked past, up to four of them; a shell running a script is named by
+/// its script (`invoice-import.sh`, with the script's path).
 #[cfg(target_os = "linux")]
 pub fn requester() -> Option<Program> {
     let mut pid = std::os::unix::process::parent_id();
@@ -21,13 +24,23 @@ pub fn requester() -> Option<Program> {
         if pid <= 1 {
             break;
         }
-        let program = linux::program(pid)?;
-        let shell = SHELLS.contains(&program.name.as_str());
-        found = Some(program);
-        if !shell {
+        let Some(program) = linux::program(pid) else {
             break;
+        };
+        if !SHELLS.contains(&program.name.as_str()) {
+            return Some(program);
         }
-        pid = linux::parent_of(pid)?;
+        let args = linux::args(pid);
+        match args.get(1).map(String::as_str) {
+            Some("-c") => {}
+            Some(script) if !script.starts_with('-') => return Some(linux::script(pid, script)),
+            _ => return Some(program),
+        }
+        found = Some(program);
+        let Some(parent) = linux::parent_of(pid) else {
+            break;
+        };
+        pid = parent;
     }
     found
 }
@@ -54,6 +67,36 @@ mod linux {
                 .to_string(),
         };
         Some(Program { name, path })
+    }
+
+    /// The process's arguments (`/proc/<pid>/cmdline`), argv[0] first.
+    pub fn args(pid: u32) -> Vec<String> {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect()
+    }
+
+    /// A script a shell runs: its file name, and its path made absolute
+    /// from the shell's working folder.
+    pub fn script(pid: u32, script: &str) -> Program {
+        let path = std::path::Path::new(script);
+        let full = if path.is_absolute() {
+            Some(path.to_path_buf())
+        } else {
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .ok()
+                .map(|cwd| cwd.join(path))
+        };
+        Program {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| script.to_string()),
+            path: full.map(|p| p.to_string_lossy().into_owned()),
+        }
     }
 
     /// The parent's pid: the field after the state in `/proc/<pid>/stat`

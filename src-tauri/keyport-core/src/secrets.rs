@@ -181,21 +181,26 @@ impl SecretStore {
         }
     }
 
-    /// Runs `op` against the keyring. When the keyring service fails (its
-    /// daemon restarted, so the connection and session this process holds
-    /// are gone, or it was stopping while this process connected), the
-    /// store is opened again and `op` runs again, up to three times with a
-    /// short pause: every operation here is a whole get, set, delete or
-    /// search, so running it twice is the same as running it once. A locked
-    /// keyring or a missing entry is an answer, not a failure: no retry.
+    /// Runs `op` against the keyring. When the keyring service has gone
+    /// away under this process (its daemon restarted: the session this
+    /// process opened no longer exists, or the daemon left without
+    /// replying, or was stopping while this process connected), the store is
+    /// opened again and `op` runs again, up to three times with a short
+    /// pause: every operation here is a whole get, set, delete or search, so
+    /// running it twice is the same as running it once. Anything else — a
+    /// locked keyring, a dismissed prompt, a missing entry, no keyring
+    /// installed — is an answer: no retry.
     fn call<T>(&self, op: impl Fn(&Arc<CredentialStore>) -> keyring_core::Result<T>) -> Result<T> {
         const PAUSES_MS: [u64; 2] = [50, 250];
         let mut attempt = 0;
         loop {
             let failure = match self.store() {
-                Err(e) => e,
+                Err(e) if service_gone(&e.to_string()) => e,
+                Err(e) => return Err(e),
                 Ok(store) => match op(&store) {
-                    Err(keyring_core::Error::PlatformFailure(e)) => {
+                    Err(keyring_core::Error::PlatformFailure(e))
+                        if service_gone(&e.to_string()) =>
+                    {
                         let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
                         if guard.as_ref().is_some_and(|s| Arc::ptr_eq(s, &store)) {
                             *guard = None;
@@ -208,7 +213,7 @@ impl SecretStore {
             let Some(pause) = PAUSES_MS.get(attempt) else {
                 return Err(failure);
             };
-            tracing::debug!(error = %failure, "the keyring service failed; reconnecting");
+            tracing::debug!(error = %failure, "the keyring service went away; reconnecting");
             std::thread::sleep(std::time::Duration::from_millis(*pause));
             attempt += 1;
         }
@@ -309,6 +314,21 @@ impl SecretStore {
             Err(e) => e.to_string(),
         }
     }
+}
+
+/// Does this keyring failure say the Secret Service left under us (its
+/// daemon exited or restarted), rather than answering? The D-Bus error
+/// names are stable across Secret Service implementations.
+fn service_gone(text: &str) -> bool {
+    [
+        "org.freedesktop.Secret.Error.NoSession",
+        "org.freedesktop.DBus.Error.NoReply",
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.Disconnected",
+        "org.freedesktop.DBus.Error.UnknownObject",
+    ]
+    .iter()
+    .any(|name| text.contains(name))
 }
 
 /// Maps keyring errors to `keyring.unavailable` without echoing any stored data.
@@ -441,11 +461,24 @@ mod tests {
         assert_eq!(OPENED.load(Ordering::SeqCst), 1);
 
         // The daemon went away under the open store: reopened, read again.
-        let gone = || keyring_core::Error::PlatformFailure("daemon restarted".into());
+        let gone = || {
+            keyring_core::Error::PlatformFailure(
+                "zbus error: org.freedesktop.Secret.Error.NoSession: The session does not exist"
+                    .into(),
+            )
+        };
         fail_next(service, &key, gone());
         assert_eq!(store.get(&key).unwrap().unwrap().expose(), "kept");
         assert_eq!(OPENED.load(Ordering::SeqCst), 2);
 
+        // Another failure of the service is an answer: no second try.
+        fail_next(
+            service,
+            &key,
+            keyring_core::Error::PlatformFailure("Prompt dismissed".into()),
+        );
+        assert!(store.get(&key).is_err());
+        assert_eq!(OPENED.load(Ordering::SeqCst), 2);
         // A locked keyring is not a restart: no second try, a typed error.
         fail_next(
             service,
@@ -469,7 +502,7 @@ mod tests {
         let store = SecretStore::with_factory(SERVICE, none);
         let err = store.get(&SecretKey::Connection("x".into())).unwrap_err();
         assert_eq!(err.code(), "keyring.unavailable");
-        // A keyring that is starting gets three tries, then the error.
-        assert_eq!(TRIED.load(Ordering::SeqCst), 3);
+        // No keyring at all is an answer: one try.
+        assert_eq!(TRIED.load(Ordering::SeqCst), 1);
     }
 }

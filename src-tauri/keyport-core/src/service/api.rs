@@ -39,12 +39,13 @@ pub fn api_url(integration: &Integration, target: &str) -> Result<Url> {
             integration.name
         )));
     };
-    let url = if target.starts_with('/') {
+    let url = if target.starts_with('/') && !target.starts_with("//") {
         Url::parse(&format!("{first}{target}"))
     } else {
         Url::parse(target)
     }
-    .map_err(|e| Error::InvalidInput(format!("`{target}` is not a path or URL ({e})")))?;
+    // Not echoed: a URL's query may hold something private.
+    .map_err(|e| Error::InvalidInput(format!("the API target is not a path or URL ({e})")))?;
     let origin = url.origin().ascii_serialization();
     if !integration.api_origins.contains(&origin)
         || !url.username().is_empty()
@@ -81,67 +82,108 @@ fn next_page(url: &Url, reply: &ApiReply) -> Option<String> {
 }
 
 impl Keyport {
-    /// Calls the API for a local program; returns each page's reply (one
-    /// without `paginate`). A non-2xx reply ends it with its body kept: the
-    /// caller prints it and fails with [`Error::ApiStatus`].
+    /// Calls the API for a local program, handing each page's reply to
+    /// `on_page` as it arrives (one page without `paginate`, which follows
+    /// only GET requests). A non-2xx reply ends the pages; the caller prints
+    /// it and fails with [`Error::ApiStatus`]. The request is checked before
+    /// any token is read: method, headers, the host.
     pub async fn api(
         &self,
         id_or_email: &str,
         req: ApiRequest,
         requester: Option<Program>,
-    ) -> Result<Vec<ApiReply>> {
+        mut on_page: impl FnMut(&ApiReply) -> Result<()>,
+    ) -> Result<()> {
         let conn = self.get(id_or_email)?;
         let integration = self.integration(&conn.integration)?.clone();
         // The token goes to the API origins: only confirmed ones.
         self.check_endpoints(&integration)?;
+        let method = method_of(&req)?;
+        check_headers(&req.headers)?;
         let mut url = api_url(&integration, &req.target)?;
         if !req.fields.is_empty() {
             url.query_pairs_mut().extend_pairs(&req.fields);
         }
-        let mut token = self.token_for(&conn, None).await?.access_token;
+        let tokens = self.token_for(&conn, None).await?;
+        let mut token = tokens.access_token;
+        // Just issued and refused anyway: the API will not take this token
+        // (another audience, a missing scope); a refresh would not change
+        // that, and one per call would hammer the token endpoint.
+        let fresh = self.clock.now_ms() / 1000 - tokens.obtained_at < 60;
         self.record_use(&conn.id, "api", requester)?;
-        let mut pages = Vec::new();
-        loop {
-            let mut reply = self.send_api(&req, &url, &token).await?;
-            if reply.status == 401 {
+        let paginate = req.paginate && method == "GET";
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let mut reply = self.send_api(&method, &req, &url, &token).await?;
+            if reply.status == 401 && !fresh {
                 // The token was refused: refresh once (unless another
                 // process did) and try again.
                 token = self.token_for(&conn, Some(&token)).await?.access_token;
-                reply = self.send_api(&req, &url, &token).await?;
+                reply = self.send_api(&method, &req, &url, &token).await?;
             }
-            let next = (req.paginate && (200..300).contains(&reply.status))
+            let next = (paginate && (200..300).contains(&reply.status))
                 .then(|| next_page(&url, &reply))
                 .flatten();
-            pages.push(reply);
-            let Some(next) = next else { break };
-            if pages.len() >= MAX_PAGES {
-                break;
+            on_page(&reply)?;
+            let Some(next) = next else { return Ok(()) };
+            // A relative link is on the current page's origin; whichever it
+            // is, it must be one of the API's.
+            let next = url.join(&next).map_err(|_| {
+                Error::ProviderMalformed("the next page's link is not a URL".into())
+            })?;
+            if !seen.insert(next.to_string()) {
+                return Err(Error::ProviderMalformed(
+                    "the API named a page it had already given as the next one".into(),
+                ));
             }
-            url = api_url(&integration, &next)?;
+            url = api_url(&integration, next.as_str())?;
         }
-        Ok(pages)
+        Err(Error::ProviderMalformed(format!(
+            "the API still had more pages after {MAX_PAGES}; stopped"
+        )))
     }
 
     async fn send_api(
         &self,
+        method: &str,
         req: &ApiRequest,
         url: &Url,
         token: &crate::secrets::Secret,
     ) -> Result<ApiReply> {
-        let method = if req.method.is_empty() {
-            if req.body.is_some() {
-                "POST"
-            } else {
-                "GET"
-            }
-        } else {
-            req.method.as_str()
-        };
         self.http
             .api(method, url, &req.headers, req.body.clone(), token.expose())
             .await
             .map_err(Error::from)
     }
+}
+
+/// The method: `-X`, else POST with a body and GET without.
+fn method_of(req: &ApiRequest) -> Result<String> {
+    let method = match req.method.as_str() {
+        "" if req.body.is_some() => "POST".to_string(),
+        "" => "GET".to_string(),
+        m => m.to_ascii_uppercase(),
+    };
+    reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| Error::InvalidInput("the method (-X) is not an HTTP method".into()))?;
+    Ok(method)
+}
+
+/// Header names and values HTTP allows (no line breaks smuggling more).
+/// The error names the header's position, never its value (it may hold a
+/// credential).
+fn check_headers(headers: &[(String, String)]) -> Result<()> {
+    for (i, (name, value)) in headers.iter().enumerate() {
+        let ok = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            && reqwest::header::HeaderValue::from_str(value).is_ok();
+        if !ok {
+            return Err(Error::InvalidInput(format!(
+                "header {} (-H) is not a valid HTTP header",
+                i + 1
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -306,6 +306,10 @@ pub struct Event {
     pub message: Option<String>,
 }
 
+/// Uses kept per connection (a mail client polling every minute fills it
+/// in a few hours; older ones go first).
+pub const USAGE_KEPT: usize = 2000;
+
 /// One token handed to a local program (`keyport log`, "Used by …").
 #[derive(Clone, Debug, PartialEq, Serialize, TS)]
 pub struct Usage {
@@ -969,10 +973,16 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// Records a use; a connection keeps its newest [`USAGE_KEPT`] uses.
     pub fn record_usage(&self, u: &Usage) -> Result<()> {
         self.conn.execute(
             "INSERT INTO usage (connection_id, at, kind, program, program_path) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![u.connection_id, u.at, u.kind, u.program, u.program_path],
+        )?;
+        self.conn.execute(
+            "DELETE FROM usage WHERE connection_id = ?1 AND id <= \
+             (SELECT id FROM usage WHERE connection_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+            params![u.connection_id, USAGE_KEPT as i64],
         )?;
         Ok(())
     }
@@ -1035,6 +1045,32 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn usage_keeps_the_newest_uses_of_each_connection() {
+        let s = Store::open_in_memory().unwrap();
+        for id in ["c1", "c2"] {
+            s.with(|db| db.insert_connection(id, "gmail", "google", RedirectMode::Loopback, &[]))
+                .unwrap();
+        }
+        let used = |id: &str, at: i64| Usage {
+            connection_id: id.into(),
+            at,
+            kind: "token".into(),
+            program: Some("neomutt".into()),
+            program_path: None,
+        };
+        s.with(|db| db.record_usage(&used("c2", 0))).unwrap();
+        for at in 1..=(USAGE_KEPT as i64 + 5) {
+            s.with(|db| db.record_usage(&used("c1", at))).unwrap();
+        }
+        let kept = s.with(|db| db.usage(Some("c1"), USAGE_KEPT + 10)).unwrap();
+        assert_eq!(kept.len(), USAGE_KEPT);
+        assert_eq!(kept[0].at, USAGE_KEPT as i64 + 5);
+        assert_eq!(kept.last().unwrap().at, 6);
+        // Another connection's history is its own.
+        assert_eq!(s.with(|db| db.usage(Some("c2"), 10)).unwrap().len(), 1);
     }
 
     #[test]
