@@ -34,7 +34,7 @@ groups() {
     cat <<'EOF'
 callback;callback\.rs.*(parse_deep_link|parse_query|is_deep_link);callback:: bad_callbacks cli::open_url attack_surface::
 flow;flow\.rs.*Keyport::(complete_with|cancel|clear_flow_secret|fail_flow|flow_lock|begin_flow)\b;flow:: bad_callbacks crash:: attack_surface::a_deep_link connect::gmail
-tokens;tokens\.rs.*(Keyport::(token_for|connection_lock|refresh_with_retries)|cooldown|expires_within|still_valid|ensure_usable|no_refresh_lock);tokens:: health:: crash::a_refresh
+tokens;tokens\.rs.*(Keyport::(token_for|connection_lock|refresh_with_retries)|cooldown|expires_within|still_valid|ensure_usable|no_refresh_lock);tokens:: health:: crash::a_refresh broker::keyport_api
 revocation;revocation\.rs.*Keyport::(settle_revocation|revoke|disconnect)\b;health::disconnect health::reconnect crash::a_disconnect cli::reset
 catalog;catalog/mod\.rs.*(resolve|is_loopback_host)\b;catalog:: connect::a_custom connect::settings
 http;http\.rs.*Incoming::;http:: bad_callbacks

@@ -273,10 +273,16 @@ async fn server_errors_and_rate_limits_never_flip_to_needs_reauth() {
                 (base * 9 / 10..=base * 11 / 10).contains(&window),
                 "{fault:?} round {round}: a cooldown of {window} ms, not {base} ms ±10 %"
             );
-            // Until it ends, nothing is sent.
+            // Until it ends, nothing is sent; the error says how long is left.
             for _ in 0..3 {
                 let err = kp.access_token(&c.id).await.unwrap_err();
                 assert_eq!(err.code(), "provider.cooldown", "{fault:?}");
+                match err {
+                    keyport_core::error::Error::CoolingDown { secs, .. } => {
+                        assert_eq!(secs, (window / 1000) as u64, "{fault:?}: seconds left")
+                    }
+                    other => panic!("{other:?}"),
+                }
             }
             clock.advance(Duration::from_millis(window as u64 - 1_000));
             let err = kp.access_token(&c.id).await.unwrap_err();

@@ -371,4 +371,51 @@ mod tests {
         assert!(cooldown(40, None) <= Duration::from_secs(3960));
         assert!(cooldown(0, Some(600)) >= Duration::from_secs(600));
     }
+
+    /// The jitter scales the base (±10 %), spread over the whole range.
+    #[test]
+    fn cooldown_jitter_is_ten_percent_of_the_base() {
+        let draws: Vec<f64> = (0..200).map(|_| cooldown(6, None).as_secs_f64()).collect();
+        let (lo, hi) = draws
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), d| (lo.min(*d), hi.max(*d)));
+        assert!(lo >= 3240.0 && hi <= 3960.0, "{lo}..{hi}");
+        assert!(hi - lo > 360.0, "the draws span {lo}..{hi}");
+    }
+
+    fn expiring_in(clock: &Clock, secs: i64) -> TokenSet {
+        TokenSet {
+            access_token: Secret::new("a"),
+            refresh_token: None,
+            expires_at: Some(clock.now_secs() + secs),
+            scopes: vec![],
+            token_type: "Bearer".into(),
+            obtained_at: 0,
+        }
+    }
+
+    #[test]
+    fn due_and_still_valid_follow_the_margins() {
+        let clock = Clock::manual();
+        // Due: within the 5-minute refresh margin.
+        assert!(expires_within(
+            &clock,
+            &expiring_in(&clock, 120),
+            REFRESH_MARGIN
+        ));
+        assert!(expires_within(
+            &clock,
+            &expiring_in(&clock, 300),
+            REFRESH_MARGIN
+        ));
+        assert!(!expires_within(
+            &clock,
+            &expiring_in(&clock, 301),
+            REFRESH_MARGIN
+        ));
+        // Still usable while a refresh cools down: more than 30 s left.
+        assert!(still_valid(&clock, &expiring_in(&clock, 600)));
+        assert!(still_valid(&clock, &expiring_in(&clock, 31)));
+        assert!(!still_valid(&clock, &expiring_in(&clock, 30)));
+    }
 }
