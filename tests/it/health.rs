@@ -660,3 +660,74 @@ async fn check_many_runs_with_bounded_concurrency() {
     assert!(kp.get(&a.id).unwrap().last_checked_at.is_some());
     env.assert_no_secrets_leaked();
 }
+
+/// Every answer a revocation can get, settled as RFC 7009 and the retry
+/// budget say: `invalid_token` is done, another 400 is refused (no retry),
+/// a 503 is queued with a growing wait until the 60th attempt, which gives
+/// up. Each ends with the tokens gone from the keyring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_settles_each_answer_of_the_provider() {
+    use keyport_core::service::revocation::Revocation;
+    let (env, kp) = Env::ready().await;
+    let event = |id: &str| {
+        env.store()
+            .with(|db| db.events(Some(id), 1))
+            .unwrap()
+            .remove(0)
+            .kind
+    };
+    let next_attempt = |id: &str| -> (i64, i64) {
+        let db = rusqlite::Connection::open(env.paths.database()).unwrap();
+        db.query_row(
+            "SELECT attempts, next_attempt FROM revocations WHERE connection_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+
+    let a = connect_as(&env, &kp, "ana@firm.example").await;
+    env.provider
+        .set_fault(Endpoint::Revoke, Some(Fault::InvalidToken));
+    let d = kp.disconnect(&a.id).await.unwrap();
+    assert_eq!(
+        d.revocation,
+        Revocation::Revoked,
+        "invalid_token: nothing left to revoke"
+    );
+    assert_eq!(event(&a.id), "revoked");
+
+    let b = connect_as(&env, &kp, "bo@firm.example").await;
+    env.provider
+        .set_fault(Endpoint::Revoke, Some(Fault::Status(400)));
+    let d = kp.disconnect(&b.id).await.unwrap();
+    assert_eq!(d.revocation, Revocation::Failed, "another 400 is a refusal");
+    assert_eq!(event(&b.id), "revocation_failed");
+    assert!(env.secrets().get_tokens(&b.id).unwrap().is_none());
+    assert_eq!(env.store().with(|db| db.pending_revocations()).unwrap(), 0);
+
+    // The provider is down: queued, the next try about a minute later.
+    let a = connect_as(&env, &kp, "ana@firm.example").await;
+    env.provider
+        .set_fault(Endpoint::Revoke, Some(Fault::Status(503)));
+    let before = keyport_core::store::now_ms();
+    let d = kp.disconnect(&a.id).await.unwrap();
+    assert_eq!(d.revocation, Revocation::Queued);
+    let (attempts, next) = next_attempt(&a.id);
+    assert_eq!(attempts, 1);
+    assert!(
+        (before + 54_000..=before + 67_000).contains(&next),
+        "next try in {} ms",
+        next - before
+    );
+    // The 59th failure still queues; the 60th gives up and deletes.
+    env.sql("UPDATE revocations SET attempts = 58, next_attempt = 0", []);
+    kp.retry_revocations().await.unwrap();
+    assert_eq!(next_attempt(&a.id).0, 59);
+    env.sql("UPDATE revocations SET next_attempt = 0", []);
+    kp.retry_revocations().await.unwrap();
+    assert_eq!(env.store().with(|db| db.pending_revocations()).unwrap(), 0);
+    assert_eq!(event(&a.id), "revocation_failed");
+    assert!(env.secrets().get_tokens(&a.id).unwrap().is_none());
+    env.assert_no_secrets_leaked();
+}

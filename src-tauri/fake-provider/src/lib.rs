@@ -180,6 +180,9 @@ pub enum Fault {
     RateLimited { retry_after_secs: u64 },
     /// 400 `{"error":"invalid_grant","error_description":"Token has been expired or revoked."}`.
     InvalidGrant,
+    /// 400 `{"error":"invalid_token"}`: RFC 7009's answer for a token the
+    /// provider no longer knows.
+    InvalidToken,
     /// 200 with a [`HUGE_BODY_BYTES`] (20 MiB) JSON body.
     Huge,
     /// Answer with this 3xx status and a `Location` pointing at the same
@@ -1639,6 +1642,9 @@ async fn answer_fault(
             StatusCode::BAD_REQUEST,
             json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
         ),
+        Fault::InvalidToken => {
+            json_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_token"}))
+        }
         Fault::Huge => {
             let mut body = Vec::with_capacity(HUGE_BODY_BYTES);
             body.extend_from_slice(b"{\"padding\":\"");
