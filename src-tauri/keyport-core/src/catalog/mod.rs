@@ -844,6 +844,26 @@ redirect = "deep-link"
     }
 
     #[test]
+    fn a_relay_page_is_https_or_on_loopback() {
+        let c = with_user(
+            "[[integration]]\nid = \"gmail\"\nrelay_url = \"http://127.0.0.1:9/relay\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("gmail")
+                .unwrap()
+                .relay_url
+                .as_ref()
+                .map(|u| u.as_str()),
+            Some("http://127.0.0.1:9/relay")
+        );
+        let (_, field, _) = expect_invalid(
+            "[[integration]]\nid = \"gmail\"\nrelay_url = \"http://relay.example/r\"\n",
+        );
+        assert_eq!(field, "relay_url");
+    }
+
+    #[test]
     fn api_origins_are_bare_https_origins() {
         let c = with_user(
             "[[integration]]\nid = \"gmail\"\napi_origins = [\"https://gmail.googleapis.com\", \"http://127.0.0.1:9\"]\n",
