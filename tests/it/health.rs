@@ -169,6 +169,20 @@ async fn one_refresh_for_four_processes_and_fifty_tasks() {
         "everyone got the same token"
     );
     assert!(env.provider.access_token_valid(&tokens[0]));
+    // The refreshed token expires when the provider said: an hour from now.
+    let now = keyport_core::store::now_ms() / 1000;
+    let expires = env
+        .secrets()
+        .get_tokens(&id)
+        .unwrap()
+        .unwrap()
+        .expires_at
+        .unwrap();
+    assert!(
+        (now + 3500..=now + 3600).contains(&expires),
+        "expires in {} s",
+        expires - now
+    );
     // The rotated refresh token was kept: the next refresh works.
     expire_locally(&env, &id);
     let next = kp
