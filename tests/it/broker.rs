@@ -108,16 +108,13 @@ async fn token_failures_are_typed_and_needing_the_person_has_its_own_exit_code()
 /// `keyport <args>` started by `program` (a stand-in for a mail client),
 /// with the test environment's variables.
 fn started_by(env: &Env, program: &[&str], args: &[&str]) -> std::process::Output {
-    let base = env.command();
-    let mut cmd = std::process::Command::new(program[0]);
-    cmd.args(&program[1..]).arg(base.get_program()).args(args);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let out = cmd.output().unwrap();
+    let out = env
+        .command_of(program[0])
+        .args(&program[1..])
+        .arg(env!("CARGO_BIN_EXE_keyport"))
+        .args(args)
+        .output()
+        .unwrap();
     env.record(&out, args.first() == Some(&"token"));
     out
 }
@@ -141,7 +138,7 @@ async fn the_usage_history_names_the_programs_that_took_tokens() {
     assert!(out.status.success(), "{}", stderr(&out));
     let line = format!(
         "'{}' token bo@firm.example >/dev/null; true",
-        env.command().get_program().to_str().unwrap()
+        env!("CARGO_BIN_EXE_keyport")
     );
     let out = started_by(&env, &["timeout", "60", "sh", "-c", &line], &[]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -197,6 +197,21 @@ relay_url = "{RELAY_URL}"
         c
     }
 
+    /// Another program (a stand-in for a mail client or script) run with
+    /// this environment's variables, so the `keyport` it starts (the path
+    /// is `CARGO_BIN_EXE_keyport`) uses this test's folders.
+    pub fn command_of(&self, program: &str) -> Command {
+        let base = self.command();
+        let mut cmd = Command::new(program);
+        for (k, v) in base.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd
+    }
+
     /// Runs the CLI and records what it printed.
     pub fn cli(&self, args: &[&str]) -> Output {
         self.run(self.command().args(args))

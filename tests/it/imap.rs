@@ -183,20 +183,15 @@ typ, data = imap.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
 print(data[0][1].decode().strip())
 imap.logout()
 "#;
-    let base = env.command();
-    let mut cmd = Command::new("python3");
-    cmd.arg("-c")
+    let out = env
+        .command_of("python3")
+        .arg("-c")
         .arg(script)
-        .arg(base.get_program())
+        .arg(env!("CARGO_BIN_EXE_keyport"))
         .arg(port.to_string())
-        .arg(account);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let out = cmd.output().unwrap();
+        .arg(account)
+        .output()
+        .unwrap();
     env.record(&out, false);
     out
 }
