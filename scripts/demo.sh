@@ -24,6 +24,7 @@ cat > "$KEYPORT_CONFIG_DIR/integrations.toml" <<TOML
 [[integration]]
 id = "gmail"
 authorize_url = "$base/authorize"
+issuer = "$base"
 token_url = "$base/token"
 revocation_url = "$base/revoke"
 userinfo_url = "$base/userinfo"

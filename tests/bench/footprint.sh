@@ -61,8 +61,8 @@ if [ -x "$PROVIDER" ] && command -v curl >/dev/null 2>&1; then
     i=0; until [ -s "$WORK/provider.json" ] || [ "$i" -gt 100 ]; do i=$((i + 1)); sleep 0.1; done
     field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$WORK/provider.json"; }
     base=$(field base_url)
-    printf '[[integration]]\nid = "gmail"\nauthorize_url = "%s/authorize"\ntoken_url = "%s/token"\nrevocation_url = "%s/revoke"\nuserinfo_url = "%s/userinfo"\ncheck_url = "%s/gmail/v1/users/me/profile"\n' \
-        "$base" "$base" "$base" "$base" "$base" > "$KEYPORT_CONFIG_DIR/integrations.toml"
+    printf '[[integration]]\nid = "gmail"\nauthorize_url = "%s/authorize"\nissuer = "%s"\ntoken_url = "%s/token"\nrevocation_url = "%s/revoke"\nuserinfo_url = "%s/userinfo"\ncheck_url = "%s/gmail/v1/users/me/profile"\n' \
+        "$base" "$base" "$base" "$base" "$base" "$base" > "$KEYPORT_CONFIG_DIR/integrations.toml"
     field client_secret | "$CLI" client set google --client-id "$(field client_id)" --client-secret-stdin >/dev/null
     "$CLI" client trust gmail --yes >/dev/null
     "$CLI" connect gmail --redirect loopback --no-browser --timeout 30 >"$WORK/connect.out" 2>/dev/null &

@@ -31,7 +31,7 @@ impl Bench {
         std::fs::write(
             paths.user_catalog(),
             format!(
-                "[[integration]]\nid = \"gmail\"\nauthorize_url = \"{base}/authorize\"\ntoken_url = \"{base}/token\"\n\
+                "[[integration]]\nid = \"gmail\"\nauthorize_url = \"{base}/authorize\"\nissuer = \"{base}\"\ntoken_url = \"{base}/token\"\n\
                  revocation_url = \"{base}/revoke\"\nuserinfo_url = \"{base}/userinfo\"\n\
                  check_url = \"{base}/gmail/v1/users/me/profile\"\napi_origins = [\"{base}\"]\n"
             ),

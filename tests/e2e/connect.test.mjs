@@ -77,6 +77,7 @@ function writeCatalog(configDir, base) {
       '[[integration]]',
       'id = "gmail"',
       `authorize_url = "${base}/authorize"`,
+      `issuer = "${base}"`,
       `token_url = "${base}/token"`,
       `revocation_url = "${base}/revoke"`,
       `userinfo_url = "${base}/userinfo"`,

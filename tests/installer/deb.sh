@@ -141,6 +141,7 @@ if [ "${1:-}" = "--in-session" ]; then
 [[integration]]
 id = "gmail"
 authorize_url = "$base/authorize"
+issuer = "$base"
 token_url = "$base/token"
 revocation_url = "$base/revoke"
 userinfo_url = "$base/userinfo"

@@ -114,6 +114,7 @@ impl Env {
             r#"[[integration]]
 id = "gmail"
 authorize_url = "{base}/authorize"
+issuer = "{base}"
 token_url = "{base}/token"
 revocation_url = "{base}/revoke"
 userinfo_url = "{base}/userinfo"
@@ -126,7 +127,15 @@ relay_url = "{RELAY_URL}"
 
     /// A fresh environment with its Keyport and the Google client set.
     pub async fn ready() -> (Env, Keyport) {
-        let env = Env::new();
+        Env::set_up(Env::new()).await
+    }
+
+    /// [`Env::ready`] with a fake provider configured as `config`.
+    pub async fn ready_with(config: Config) -> (Env, Keyport) {
+        Env::set_up(Env::with_config(config)).await
+    }
+
+    async fn set_up(env: Env) -> (Env, Keyport) {
         let kp = env.keyport();
         env.set_google_client(&kp).await;
         (env, kp)
@@ -502,6 +511,9 @@ pub fn assert_invariants(env: &Env, kp: &Keyport) {
     let entries = secrets.list().expect("list the keyring entries");
     for entry in &entries {
         let (kind, id) = entry.split_once(':').unwrap_or(("", entry));
+        // A part of a split token set (`connection:<id>#<generation>.<n>`)
+        // belongs to its connection.
+        let id = id.split_once('#').map_or(id, |(id, _)| id);
         let named = match kind {
             "connection" => {
                 connections
@@ -548,9 +560,19 @@ pub async fn connect_as(
     account: &str,
 ) -> keyport_core::store::Connection {
     env.provider.set_account(account);
+    sign_in(env, kp, "gmail").await
+}
+
+/// Connects `integration` in-process (deep-link mode) as the fake
+/// provider's current account.
+pub async fn sign_in(
+    env: &Env,
+    kp: &keyport_core::service::Keyport,
+    integration: &str,
+) -> keyport_core::store::Connection {
     let started = kp
         .initiate(
-            "gmail",
+            integration,
             keyport_core::service::ConnectOptions {
                 redirect: Some(keyport_core::catalog::RedirectMode::DeepLink),
                 ..Default::default()

@@ -16,4 +16,5 @@ mod connect;
 mod crash;
 mod health;
 mod imap;
+mod providers;
 mod security;

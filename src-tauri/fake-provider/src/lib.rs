@@ -87,6 +87,18 @@ pub struct Config {
     /// When a rotated-out refresh token is presented again, revoke the whole
     /// grant (refresh-token reuse detection). Only matters with rotation.
     pub revoke_family_on_reuse: bool,
+    /// Microsoft-like rotation: the refresh token a refresh replaces keeps
+    /// working (Microsoft does not revoke it). Only matters with rotation.
+    pub rotated_out_stays_valid: bool,
+    /// Google-like: the authorization response names its issuer (RFC 9207
+    /// `iss`, the base URL). Microsoft sends none. On by default.
+    pub authorization_iss: bool,
+    /// Google's "Testing" publishing status: refresh tokens stop working 7
+    /// days after they were issued (see [`FakeProvider::advance_clock`]).
+    pub testing_status: bool,
+    /// Access tokens of exactly this many characters (Microsoft's are JWTs
+    /// of 1.5–3 KB); 0 = Google-sized.
+    pub access_token_chars: usize,
     pub access_token_lifetime_secs: u64,
     pub code_lifetime_secs: u64,
     /// Google-strict: only return a refresh token when /authorize had
@@ -122,6 +134,10 @@ impl Default for Config {
             require_client_secret: true,
             rotate_refresh_tokens: false,
             revoke_family_on_reuse: true,
+            rotated_out_stays_valid: false,
+            authorization_iss: true,
+            testing_status: false,
+            access_token_chars: 0,
             access_token_lifetime_secs: 3600,
             code_lifetime_secs: 60,
             require_offline_access: false,
@@ -180,6 +196,12 @@ pub enum Fault {
     RateLimited { retry_after_secs: u64 },
     /// 400 `{"error":"invalid_grant","error_description":"Token has been expired or revoked."}`.
     InvalidGrant,
+    /// Google's refusal when the organisation's session control wants a
+    /// fresh sign-in: 400 `invalid_grant` with `error_subtype: invalid_rapt`.
+    InvalidRapt,
+    /// Microsoft's refusal with this AADSTS code: 400 `invalid_grant` with
+    /// `error_codes: [code]` and a description starting `AADSTS<code>:`.
+    Aadsts(u32),
     /// 400 `{"error":"invalid_token"}`: RFC 7009's answer for a token the
     /// provider no longer knows.
     InvalidToken,
@@ -235,6 +257,8 @@ struct RefreshRec {
     grant: usize,
     /// false once rotated out.
     active: bool,
+    /// On the provider's clock (see [`FakeProvider::advance_clock`]).
+    issued_at: Instant,
 }
 
 struct AccessRec {
@@ -268,6 +292,10 @@ struct Inner {
     endpoint_counts: HashMap<Endpoint, usize>,
     revocations: Vec<String>,
     authorize_requests: Vec<HashMap<String, String>>,
+    /// How far the provider's clock is ahead of the real one.
+    clock_ahead: Duration,
+    /// The `iss` the authorization response names instead of the base URL.
+    iss_instead: Option<String>,
 }
 
 struct Shared {
@@ -326,6 +354,8 @@ impl FakeProvider {
                 endpoint_counts: HashMap::new(),
                 revocations: Vec::new(),
                 authorize_requests: Vec::new(),
+                clock_ahead: Duration::ZERO,
+                iss_instead: None,
             }),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -401,6 +431,17 @@ impl FakeProvider {
     }
     /// `Some(fault)`: every request to `endpoint` gets it until cleared.
     /// `None`: clear.
+    /// Moves the provider's clock forward (refresh-token lifetimes).
+    pub fn advance_clock(&self, by: Duration) {
+        self.shared.lock().clock_ahead += by;
+    }
+
+    /// Makes authorization responses name `iss` as their issuer (a mix-up:
+    /// another server answering).
+    pub fn send_iss_as(&self, iss: &str) {
+        self.shared.lock().iss_instead = Some(iss.to_string());
+    }
+
     pub fn set_fault(&self, endpoint: Endpoint, fault: Option<Fault>) {
         let mut inner = self.shared.lock();
         match fault {
@@ -602,6 +643,22 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> JsonReply 
     )
 }
 
+/// Google's lifetime for refresh tokens of clients in "Testing" status.
+pub const TESTING_REFRESH_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The start of Microsoft's wording for the AADSTS codes Keyport tells apart.
+fn aadsts_text(code: u32) -> &'static str {
+    match code {
+        700082 => "The refresh token has expired due to inactivity.",
+        70008 => "The provided authorization code or refresh token has expired due to inactivity.",
+        50173 => "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.",
+        50076 => "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource.",
+        50079 => "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access this resource.",
+        90094 => "Admin consent is required for the permissions requested by this application.",
+        _ => "The request failed.",
+    }
+}
+
 fn invalid_grant(description: &str) -> JsonReply {
     oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", description)
 }
@@ -684,6 +741,11 @@ impl Shared {
             );
         };
         let state = param("state");
+        let iss = self
+            .lock()
+            .iss_instead
+            .clone()
+            .unwrap_or_else(|| self.base_url.clone());
         let bounce = |extra: &[(&str, &str)]| {
             let mut url = redirect.clone();
             {
@@ -693,6 +755,9 @@ impl Shared {
                 }
                 if let Some(s) = state {
                     q.append_pair("state", s);
+                }
+                if self.config.authorization_iss {
+                    q.append_pair("iss", &iss);
                 }
             }
             AuthOutcome::Redirect(url.to_string())
@@ -999,6 +1064,10 @@ impl Shared {
         if inner.grants[grant].revoked {
             return invalid_grant("Token has been expired or revoked.");
         }
+        let now = Instant::now() + inner.clock_ahead;
+        if self.config.testing_status && now >= rec.issued_at + TESTING_REFRESH_LIFETIME {
+            return invalid_grant("Token has been expired or revoked.");
+        }
         if !active {
             if self.config.revoke_family_on_reuse {
                 inner.grants[grant].revoked = true;
@@ -1024,7 +1093,7 @@ impl Shared {
             }
         };
         let rotate = self.config.rotate_refresh_tokens;
-        if rotate {
+        if rotate && !self.config.rotated_out_stays_valid {
             inner.refresh.get_mut(token).expect("refresh").active = false;
         }
         self.issue(&mut inner, grant, scopes, rotate)
@@ -1038,7 +1107,14 @@ impl Shared {
         with_refresh: bool,
     ) -> JsonReply {
         let lifetime = self.config.access_token_lifetime_secs;
-        let access = format!("ya29.a0{}", random_b64(48));
+        let access = match self.config.access_token_chars {
+            0 => format!("ya29.a0{}", random_b64(48)),
+            n => {
+                let mut jwt = format!("eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.{}", random_b64(n));
+                jwt.truncate(n);
+                jwt
+            }
+        };
         inner.access.insert(
             access.clone(),
             AccessRec {
@@ -1061,6 +1137,7 @@ impl Shared {
                 RefreshRec {
                     grant,
                     active: true,
+                    issued_at: Instant::now() + inner.clock_ahead,
                 },
             );
             inner.issued.push(refresh.clone());
@@ -1641,6 +1718,20 @@ async fn answer_fault(
         Fault::InvalidGrant => json_response(
             StatusCode::BAD_REQUEST,
             json!({"error": "invalid_grant", "error_description": "Token has been expired or revoked."}),
+        ),
+        Fault::InvalidRapt => json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_grant", "error_description": "reauth related error (invalid_rapt)", "error_uri": "https://support.google.com/a/answer/9368756", "error_subtype": "invalid_rapt"}),
+        ),
+        Fault::Aadsts(code) => json_response(
+            StatusCode::BAD_REQUEST,
+            json!({
+                "error": if code == 50076 || code == 50079 { "interaction_required" } else { "invalid_grant" },
+                "error_description": format!("AADSTS{code}: {} Trace ID: 0000 Correlation ID: 0000 Timestamp: 2026-11-27 10:00:00Z", aadsts_text(code)),
+                "error_codes": [code],
+                "timestamp": "2026-11-27 10:00:00Z",
+                "suberror": if code == 50173 { "bad_token" } else { "" },
+            }),
         ),
         Fault::InvalidToken => {
             json_response(StatusCode::BAD_REQUEST, json!({"error": "invalid_token"}))

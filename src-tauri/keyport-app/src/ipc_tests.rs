@@ -83,7 +83,7 @@ fn the_real_commands_reply_without_secrets() {
     std::fs::write(
         paths.user_catalog(),
         format!(
-            "[[integration]]\nid = \"gmail\"\nauthorize_url = \"{base}/authorize\"\n\
+            "[[integration]]\nid = \"gmail\"\nauthorize_url = \"{base}/authorize\"\nissuer = \"{base}\"\n\
              token_url = \"{base}/token\"\nrevocation_url = \"{base}/revoke\"\n\
              userinfo_url = \"{base}/userinfo\"\ncheck_url = \"{base}/gmail/v1/users/me/profile\"\n"
         ),

@@ -21,6 +21,9 @@ const MAX_PARAM_LEN: usize = 4 * 1024;
 pub struct Callback {
     pub state: String,
     pub outcome: Outcome,
+    /// RFC 9207's `iss`: which authorization server answered (Google sends
+    /// it; most providers do not).
+    pub issuer: Option<String>,
 }
 
 pub enum Outcome {
@@ -101,13 +104,15 @@ pub fn parse_query(query: &str) -> Result<Callback> {
     let mut code = None;
     let mut error = None;
     let mut description = None;
+    let mut issuer = None;
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let slot = match key.as_ref() {
             "state" => &mut state,
             "code" => &mut code,
             "error" => &mut error,
             "error_description" => &mut description,
-            _ => continue, // scope, authuser, iss, session_state…
+            "iss" => &mut issuer,
+            _ => continue, // scope, authuser, session_state…
         };
         if slot.is_some() {
             return Err(Error::DeepLinkInvalid(format!("`{key}` appears twice")));
@@ -131,7 +136,11 @@ pub fn parse_query(query: &str) -> Result<Callback> {
             description: None,
         },
     };
-    Ok(Callback { state, outcome })
+    Ok(Callback {
+        state,
+        outcome,
+        issuer,
+    })
 }
 
 /// Provider-supplied text shown to people: printable, bounded.

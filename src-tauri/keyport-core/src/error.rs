@@ -82,6 +82,12 @@ pub enum Error {
     WrongChannel {
         expected: crate::catalog::RedirectMode,
     },
+    #[error("This sign-in response names another server ({got}) than {integration}'s ({expected}), so Keyport did not use it. Start the connection again.")]
+    IssuerMismatch {
+        integration: String,
+        expected: String,
+        got: String,
+    },
     #[error("This sign-in response was already used. Start the connection again from Keyport.")]
     StateReused,
     #[error("The sign-in took longer than 10 minutes and expired. Start the connection again.")]
@@ -99,8 +105,13 @@ pub enum Error {
     Cancelled,
     #[error("No sign-in response arrived in time. Start the connection again.")]
     Timeout,
-    #[error("The provider did not accept the authorization{}. Connect again.", said(.description))]
-    InvalidGrant { description: Option<String> },
+    /// `invalid_grant` and its kin: the provider no longer accepts the
+    /// sign-in; `why` says which case, each with its own code and sentence.
+    #[error("{}", grant_sentence(*.why, .description))]
+    InvalidGrant {
+        why: GrantEnd,
+        description: Option<String>,
+    },
     #[error("The provider rejected Keyport's OAuth client{}. Check the client id and secret in Settings.", said(.description))]
     InvalidClient { description: Option<String> },
     #[error("The token exchange failed: the provider answered {error}{}.", said(.description))]
@@ -157,6 +168,71 @@ pub enum Error {
     Io(String),
 }
 
+/// Why a provider stopped accepting a sign-in. Every case means "sign in
+/// again"; they differ in what the person (or an administrator) should know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantEnd {
+    /// Revoked or expired (Google: "Token has been expired or revoked."),
+    /// or a code that is no longer valid.
+    Refused,
+    /// Google's `error_subtype: invalid_rapt`: the organisation's session
+    /// policy wants a fresh sign-in; nothing was revoked.
+    FreshSignIn,
+    /// A custom Google client's refresh token ended about 7 days after the
+    /// sign-in: what Google does to clients in "Testing" status.
+    TestingClient,
+    /// Unused for too long (Microsoft AADSTS700082, AADSTS70008).
+    Unused,
+    /// The password was changed or reset (Microsoft AADSTS50173).
+    PasswordChanged,
+    /// A multi-factor sign-in is required (Microsoft AADSTS50076, AADSTS50079).
+    MultiFactor,
+    /// An administrator must approve the app (Microsoft AADSTS90094, AADSTS65001).
+    AdminApproval,
+}
+
+impl GrantEnd {
+    pub fn code(self) -> &'static str {
+        match self {
+            GrantEnd::Refused => "oauth.invalid_grant",
+            GrantEnd::FreshSignIn => "oauth.fresh_sign_in_required",
+            GrantEnd::TestingClient => "oauth.testing_client_expired",
+            GrantEnd::Unused => "oauth.expired_unused",
+            GrantEnd::PasswordChanged => "oauth.password_changed",
+            GrantEnd::MultiFactor => "oauth.mfa_required",
+            GrantEnd::AdminApproval => "oauth.admin_approval_required",
+        }
+    }
+
+    pub const ALL: [GrantEnd; 7] = [
+        GrantEnd::Refused,
+        GrantEnd::FreshSignIn,
+        GrantEnd::TestingClient,
+        GrantEnd::Unused,
+        GrantEnd::PasswordChanged,
+        GrantEnd::MultiFactor,
+        GrantEnd::AdminApproval,
+    ];
+}
+
+fn grant_sentence(why: GrantEnd, description: &Option<String>) -> String {
+    match why {
+        GrantEnd::Refused => format!(
+            "The provider did not accept the authorization{} Access was revoked or has expired: sign in again.",
+            match description {
+                Some(d) => format!(" (\"{}\").", d.trim_end_matches('.')),
+                None => ".".into(),
+            }
+        ),
+        GrantEnd::FreshSignIn => "Your organisation asks you to sign in again: its sign-in session has ended. Nothing was revoked; sign in again to go on.".into(),
+        GrantEnd::TestingClient => "The sign-in ended about 7 days after it began, which Google does to OAuth clients in \"Testing\" status. Sign in again; to stop it happening, publish the client (\"In production\") in Google Cloud Console, or use Keyport's own client.".into(),
+        GrantEnd::Unused => "The sign-in expired because it went unused for too long. Sign in again.".into(),
+        GrantEnd::PasswordChanged => "The sign-in ended because the account's password was changed or reset. Sign in again with the new password.".into(),
+        GrantEnd::MultiFactor => "Your organisation now requires a multi-factor sign-in for this account. Sign in again and complete the extra step.".into(),
+        GrantEnd::AdminApproval => "An administrator of your organisation must approve Keyport for this account. Ask your IT administrator to grant consent, then connect again.".into(),
+    }
+}
+
 /// ` (text)` when the provider gave a description.
 fn parenthesised(description: &Option<String>) -> String {
     description
@@ -193,12 +269,19 @@ pub const CODES: &[&str] = &[
     "oauth.flow_expired",
     "oauth.flow_not_found",
     "oauth.wrong_channel",
+    "oauth.issuer_mismatch",
     "oauth.access_denied",
     "oauth.authorization_failed",
     "oauth.missing_code",
     "oauth.cancelled",
     "oauth.timeout",
     "oauth.invalid_grant",
+    "oauth.fresh_sign_in_required",
+    "oauth.testing_client_expired",
+    "oauth.expired_unused",
+    "oauth.password_changed",
+    "oauth.mfa_required",
+    "oauth.admin_approval_required",
     "oauth.invalid_client",
     "oauth.token_exchange",
     "oauth.interrupted",
@@ -255,13 +338,14 @@ impl Error {
             FlowNotFound(_) => "oauth.flow_not_found",
             WrongChannel { .. } => "oauth.wrong_channel",
             StateReused => "oauth.state_reused",
+            IssuerMismatch { .. } => "oauth.issuer_mismatch",
             FlowExpired => "oauth.flow_expired",
             AccessDenied { .. } => "oauth.access_denied",
             AuthorizationFailed { .. } => "oauth.authorization_failed",
             MissingCode => "oauth.missing_code",
             Cancelled => "oauth.cancelled",
             Timeout => "oauth.timeout",
-            InvalidGrant { .. } => "oauth.invalid_grant",
+            InvalidGrant { why, .. } => why.code(),
             InvalidClient { .. } => "oauth.invalid_client",
             TokenExchange { .. } => "oauth.token_exchange",
             RevocationFailed { .. } => "provider.revocation_failed",
@@ -389,7 +473,11 @@ mod tests {
             retry_after_secs: Some(3)
         }
         .is_transient());
-        assert!(!Error::InvalidGrant { description: None }.is_transient());
+        assert!(!Error::InvalidGrant {
+            why: GrantEnd::Refused,
+            description: None
+        }
+        .is_transient());
     }
 
     #[test]
@@ -448,6 +536,11 @@ mod tests {
                 expected: crate::catalog::RedirectMode::Loopback,
             },
             Error::StateReused,
+            Error::IssuerMismatch {
+                integration: "x".into(),
+                expected: "x".into(),
+                got: "x".into(),
+            },
             Error::FlowExpired,
             Error::AccessDenied { description: None },
             Error::AuthorizationFailed {
@@ -457,7 +550,10 @@ mod tests {
             Error::MissingCode,
             Error::Cancelled,
             Error::Timeout,
-            Error::InvalidGrant { description: None },
+            Error::InvalidGrant {
+                why: GrantEnd::Refused,
+                description: None,
+            },
             Error::InvalidClient { description: None },
             Error::TokenExchange {
                 error: "e".into(),
@@ -492,7 +588,11 @@ mod tests {
             Error::Interrupted,
             Error::Io("x".into()),
         ];
-        for e in &all {
+        let grant_ends = GrantEnd::ALL.map(|why| Error::InvalidGrant {
+            why,
+            description: None,
+        });
+        for e in all.iter().chain(&grant_ends) {
             assert!(CODES.contains(&e.code()), "{} is not in CODES", e.code());
         }
     }

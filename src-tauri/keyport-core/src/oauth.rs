@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::catalog::{Integration, OfflineStyle};
-use crate::error::{Error, Result};
+use crate::error::{Error, GrantEnd, Result};
 use crate::http::{Http, HttpError};
 use crate::secrets::Secret;
 
@@ -41,8 +41,53 @@ impl std::fmt::Debug for IdTokenFields {
 impl ExtraTokenFields for IdTokenFields {}
 
 type TokenReply = StandardTokenResponse<IdTokenFields, BasicTokenType>;
+/// A token endpoint's error reply: RFC 6749 §5.2 plus what Google
+/// (`error_subtype`) and Microsoft (`error_codes`) add to tell the cases of
+/// `invalid_grant` apart.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct TokenErrorReply {
+    #[serde(flatten)]
+    base: BasicErrorResponse,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_subtype: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_codes: Option<serde_json::Value>,
+}
+
+impl std::fmt::Display for TokenErrorReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.base.fmt(f)
+    }
+}
+impl oauth2::ErrorResponse for TokenErrorReply {}
+
+/// Which case of "sign in again" a provider's refusal is: Google's
+/// `error_subtype`, Microsoft's AADSTS codes (in `error_codes` or at the
+/// start of the description), else a plain revocation or expiry.
+pub fn grant_end(subtype: Option<&str>, description: Option<&str>, codes: &[u64]) -> GrantEnd {
+    if subtype == Some("invalid_rapt") {
+        return GrantEnd::FreshSignIn;
+    }
+    let in_description = description.and_then(|d| {
+        let at = d.find("AADSTS")? + "AADSTS".len();
+        let digits: String = d[at..].chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u64>().ok()
+    });
+    for code in codes.iter().copied().chain(in_description) {
+        let why = match code {
+            700082 | 70008 => GrantEnd::Unused,
+            50173 => GrantEnd::PasswordChanged,
+            50076 | 50079 => GrantEnd::MultiFactor,
+            90094 | 65001 => GrantEnd::AdminApproval,
+            _ => continue,
+        };
+        return why;
+    }
+    GrantEnd::Refused
+}
+
 type OAuthClient = oauth2::Client<
-    BasicErrorResponse,
+    TokenErrorReply,
     TokenReply,
     BasicTokenIntrospectionResponse,
     StandardRevocableToken,
@@ -222,17 +267,32 @@ fn tokens(reply: TokenReply) -> Tokens {
 }
 
 /// Maps a token endpoint failure to a typed error without echoing the reply.
-fn token_error(e: RequestTokenError<HttpError, BasicErrorResponse>) -> Error {
+fn token_error(e: RequestTokenError<HttpError, TokenErrorReply>) -> Error {
     match e {
-        RequestTokenError::ServerResponse(r) => {
+        RequestTokenError::ServerResponse(reply) => {
+            let r = &reply.base;
             let description = r.error_description().map(|d| {
                 d.chars()
                     .filter(|c| !c.is_control())
                     .take(200)
                     .collect::<String>()
             });
+            let codes: Vec<u64> = match &reply.error_codes {
+                Some(serde_json::Value::Array(a)) => {
+                    a.iter().filter_map(serde_json::Value::as_u64).collect()
+                }
+                _ => Vec::new(),
+            };
+            let subtype = reply.error_subtype.as_ref().and_then(|s| s.as_str());
+            let why = grant_end(subtype, description.as_deref(), &codes);
             match r.error() {
-                BasicErrorResponseType::InvalidGrant => Error::InvalidGrant { description },
+                // Microsoft asks for multi-factor as `interaction_required`.
+                BasicErrorResponseType::InvalidGrant | BasicErrorResponseType::Extension(_)
+                    if why != GrantEnd::Refused
+                        || *r.error() == BasicErrorResponseType::InvalidGrant =>
+                {
+                    Error::InvalidGrant { why, description }
+                }
                 BasicErrorResponseType::InvalidClient
                 | BasicErrorResponseType::UnauthorizedClient => {
                     Error::InvalidClient { description }
@@ -400,15 +460,42 @@ pub async fn check_call(
     let Some(url) = &integration.check_url else {
         return Ok(None);
     };
+    bearer_call(http, url, access_token, "check")
+        .await
+        .map(Some)
+}
+
+/// The userinfo endpoint called with the access token: `Ok(true)` when it
+/// answered, `Ok(false)` when the integration has none.
+pub async fn userinfo_call(
+    http: &Http,
+    integration: &Integration,
+    access_token: &Secret,
+) -> Result<bool> {
+    let Some(url) = &integration.userinfo_url else {
+        return Ok(false);
+    };
+    bearer_call(http, url, access_token, "userinfo").await?;
+    Ok(true)
+}
+
+/// A GET with the access token whose 200 reply is JSON; 401 is the token
+/// refused, 403 a scope missing.
+async fn bearer_call(
+    http: &Http,
+    url: &Url,
+    access_token: &Secret,
+    what: &str,
+) -> Result<serde_json::Value> {
     let (status, body) = http
         .get_bearer(url, access_token.expose())
         .await
         .map_err(Error::from)?;
     match status {
         200 => serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|_| Error::ProviderMalformed("the check reply is not JSON".into())),
+            .map_err(|_| Error::ProviderMalformed(format!("the {what} reply is not JSON"))),
         401 => Err(Error::InvalidGrant {
+            why: GrantEnd::Refused,
             description: Some("the access token was refused".into()),
         }),
         403 => Err(Error::ScopesMissing(vec![])),

@@ -2,6 +2,12 @@
 //! native store). One entry per connection holds its [`TokenSet`] as one JSON
 //! value; one per OAuth client secret; one per pending flow's PKCE verifier.
 //!
+//! Every value fits Windows Credential Manager, which refuses a secret over
+//! 2560 bytes stored as UTF-16 ([`MAX_ENTRY_UNITS`]): a token set that does
+//! not (Microsoft's access tokens are JWTs of 1.5–3 KB) is split across
+//! parts under a header that names them and the whole value's SHA-256. A set
+//! with a part missing or changed reads as absent; it is never truncated.
+//!
 //! Keyring calls block (D-Bus, Keychain, Credential Manager): async callers
 //! go through [`SecretStore::run`], which moves them off the runtime.
 
@@ -62,6 +68,9 @@ pub struct TokenSet {
     pub token_type: String,
     /// Unix seconds when the provider issued these tokens.
     pub obtained_at: i64,
+    /// Unix seconds of the sign-in the refresh token came from (kept across
+    /// refreshes); `None` when unknown (an imported refresh token).
+    pub signed_in_at: Option<i64>,
 }
 
 /// The keyring value of a [`TokenSet`]: the one serialised form of secrets.
@@ -78,6 +87,8 @@ struct StoredTokenSet {
     token_type: String,
     #[serde(default)]
     obtained_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signed_in_at: Option<i64>,
 }
 
 impl TokenSet {
@@ -89,6 +100,7 @@ impl TokenSet {
             scopes: self.scopes.clone(),
             token_type: self.token_type.clone(),
             obtained_at: self.obtained_at,
+            signed_in_at: self.signed_in_at,
         };
         serde_json::to_string(&stored)
             .map(Secret::new)
@@ -104,6 +116,7 @@ impl TokenSet {
             scopes: s.scopes,
             token_type: s.token_type,
             obtained_at: s.obtained_at,
+            signed_in_at: s.signed_in_at,
         })
     }
 }
@@ -112,18 +125,77 @@ fn bearer() -> String {
     "Bearer".to_string()
 }
 
+/// The most a keyring value may hold on every platform: Windows Credential
+/// Manager's 2560 bytes, in UTF-16 code units.
+pub const MAX_ENTRY_UNITS: usize = 1280;
+/// The size of each part of a split value, under the limit with room to spare.
+const PART_UNITS: usize = 1200;
+
 /// The keyring entries Keyport owns.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretKey {
     Connection(String),
     ClientSecret(String),
     FlowVerifier(String),
+    /// Part `index` of generation `generation` of a connection's split value.
+    TokenPart {
+        connection: String,
+        generation: String,
+        index: usize,
+    },
+}
+
+/// The header a split token set leaves in the connection's own entry.
+#[derive(Serialize, Deserialize)]
+struct SplitHeader {
+    keyport_split: u32,
+    generation: String,
+    parts: usize,
+    sha256: String,
+}
+
+impl SplitHeader {
+    fn part(&self, connection: &str, index: usize) -> SecretKey {
+        SecretKey::TokenPart {
+            connection: connection.to_string(),
+            generation: self.generation.clone(),
+            index,
+        }
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `text` in pieces of at most [`PART_UNITS`] UTF-16 code units each.
+fn split_units(text: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut units) = (0, 0);
+    for (at, c) in text.char_indices() {
+        if units + c.len_utf16() > PART_UNITS {
+            parts.push(&text[start..at]);
+            (start, units) = (at, 0);
+        }
+        units += c.len_utf16();
+    }
+    parts.push(&text[start..]);
+    parts
 }
 
 impl SecretKey {
     fn user(&self) -> String {
         match self {
             SecretKey::Connection(id) => format!("connection:{id}"),
+            SecretKey::TokenPart {
+                connection,
+                generation,
+                index,
+            } => format!("connection:{connection}#{generation}.{index}"),
             SecretKey::ClientSecret(provider) => format!("client:{provider}"),
             SecretKey::FlowVerifier(id) => format!("flow:{id}"),
         }
@@ -267,8 +339,23 @@ impl SecretStore {
         )
     }
 
-    /// Deletes the entry; deleting what is not there is not an error.
+    /// Deletes the entry (a connection's with the parts of its split value);
+    /// deleting what is not there is not an error.
     pub fn delete(&self, key: &SecretKey) -> Result<()> {
+        if let SecretKey::Connection(id) = key {
+            if let Some(header) = self.get(key)?.as_ref().and_then(split_header) {
+                self.delete_entry(key)?;
+                return self.delete_parts(id, &header);
+            }
+        }
+        self.delete_entry(key)
+    }
+
+    fn delete_parts(&self, connection: &str, header: &SplitHeader) -> Result<()> {
+        (0..header.parts).try_for_each(|i| self.delete_entry(&header.part(connection, i)))
+    }
+
+    fn delete_entry(&self, key: &SecretKey) -> Result<()> {
         self.call(
             |s| match Self::entry(s, &self.service, key)?.delete_credential() {
                 Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
@@ -277,22 +364,69 @@ impl SecretStore {
         )
     }
 
+    /// Stores a connection's tokens: as one value when it fits every
+    /// platform's keyring, else as parts of a new generation, then the header
+    /// naming them (the moment the new set takes over), then the previous
+    /// generation's parts go. A reader never sees a mix of the two.
     pub fn set_tokens(&self, connection_id: &str, tokens: &TokenSet) -> Result<()> {
         let value = tokens.to_keyring()?;
-        self.set(
-            &SecretKey::Connection(connection_id.to_string()),
-            value.expose(),
-        )
+        let key = SecretKey::Connection(connection_id.to_string());
+        let previous = self.get(&key)?.as_ref().and_then(split_header);
+        if value.expose().encode_utf16().count() <= MAX_ENTRY_UNITS {
+            self.set(&key, value.expose())?;
+        } else {
+            let pieces = split_units(value.expose());
+            let header = SplitHeader {
+                keyport_split: 1,
+                generation: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+                parts: pieces.len(),
+                sha256: sha256_hex(value.expose()),
+            };
+            for (i, piece) in pieces.iter().enumerate() {
+                self.set(&header.part(connection_id, i), piece)?;
+            }
+            let text = serde_json::to_string(&header)
+                .map_err(|e| Error::KeyringUnavailable(format!("cannot encode tokens: {e}")))?;
+            self.set(&key, &text)?;
+        }
+        match previous {
+            Some(old) => self.delete_parts(connection_id, &old),
+            None => Ok(()),
+        }
     }
 
     pub fn get_tokens(&self, connection_id: &str) -> Result<Option<TokenSet>> {
-        match self.get(&SecretKey::Connection(connection_id.to_string()))? {
+        // A writer may replace a split set between our reads: once more.
+        let mut value = self.read_whole(connection_id)?;
+        if value.is_none() {
+            value = self.read_whole(connection_id)?;
+        }
+        match value {
             None => Ok(None),
             // A damaged value is reported without echoing it.
             Some(v) => TokenSet::from_keyring(&v)
                 .map(Some)
                 .ok_or(Error::SecretMissing),
         }
+    }
+
+    /// The connection's value, joined from its parts when it was split;
+    /// `None` when absent or when a part is missing or does not match.
+    fn read_whole(&self, connection_id: &str) -> Result<Option<Secret>> {
+        let Some(value) = self.get(&SecretKey::Connection(connection_id.to_string()))? else {
+            return Ok(None);
+        };
+        let Some(header) = split_header(&value) else {
+            return Ok(Some(value));
+        };
+        let mut whole = String::new();
+        for i in 0..header.parts {
+            match self.get(&header.part(connection_id, i))? {
+                Some(piece) => whole.push_str(piece.expose()),
+                None => return Ok(None),
+            }
+        }
+        Ok((sha256_hex(&whole) == header.sha256).then(|| Secret::new(whole)))
     }
 
     /// Runs keyring work off the async runtime.
@@ -314,6 +448,13 @@ impl SecretStore {
             Err(e) => e.to_string(),
         }
     }
+}
+
+/// The header of a split value, if `value` is one.
+fn split_header(value: &Secret) -> Option<SplitHeader> {
+    serde_json::from_str::<SplitHeader>(value.expose())
+        .ok()
+        .filter(|h| h.keyport_split == 1)
 }
 
 /// Does this keyring failure say the Secret Service left under us (its
@@ -403,6 +544,7 @@ mod tests {
             scopes: vec![],
             token_type: bearer(),
             obtained_at: 0,
+            signed_in_at: None,
         };
         let shown = format!("{t:?}");
         assert!(
@@ -489,6 +631,145 @@ mod tests {
         assert_eq!(err.code(), "keyring.unavailable");
         assert!(err.to_string().contains("locked"), "{err}");
         assert_eq!(OPENED.load(Ordering::SeqCst), 2);
+    }
+
+    /// The mock store with Windows Credential Manager's rule: a secret over
+    /// 2560 bytes, stored as UTF-16, is refused.
+    struct WindowsLimit;
+
+    struct Limited(Entry);
+
+    impl keyring_core::api::CredentialStoreApi for WindowsLimit {
+        fn vendor(&self) -> String {
+            "windows-limit".into()
+        }
+        fn id(&self) -> String {
+            "windows-limit".into()
+        }
+        fn build(
+            &self,
+            service: &str,
+            user: &str,
+            modifiers: Option<&std::collections::HashMap<&str, &str>>,
+        ) -> keyring_core::Result<Entry> {
+            let inner = mock_store()
+                .expect("mock store")
+                .build(service, user, modifiers)?;
+            Ok(Entry::new_with_credential(Arc::new(Limited(inner))))
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    impl keyring_core::api::CredentialApi for Limited {
+        fn set_secret(&self, secret: &[u8]) -> keyring_core::Result<()> {
+            let bytes = String::from_utf8_lossy(secret).encode_utf16().count() * 2;
+            if bytes > 2560 {
+                return Err(keyring_core::Error::TooLong("password".into(), 2560));
+            }
+            self.0.set_secret(secret)
+        }
+        fn get_secret(&self) -> keyring_core::Result<Vec<u8>> {
+            self.0.get_secret()
+        }
+        fn delete_credential(&self) -> keyring_core::Result<()> {
+            self.0.delete_credential()
+        }
+        fn get_credential(
+            &self,
+        ) -> keyring_core::Result<Option<Arc<keyring_core::api::Credential>>> {
+            Ok(None)
+        }
+        fn get_specifiers(&self) -> Option<(String, String)> {
+            self.0.get_specifiers()
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    }
+
+    fn windows() -> Result<Arc<CredentialStore>> {
+        Ok(Arc::new(WindowsLimit))
+    }
+
+    fn header_of(store: &SecretStore, id: &str) -> SplitHeader {
+        let raw = store
+            .get(&SecretKey::Connection(id.into()))
+            .unwrap()
+            .unwrap();
+        split_header(&raw).expect("a split header")
+    }
+
+    #[test]
+    fn a_token_set_too_big_for_windows_is_split_and_reads_back_whole() {
+        let store = SecretStore::with_factory("dev.keyport.windows-test", windows);
+        let id = "outlook";
+        // The limit is real: a value over it is refused.
+        let over = "a".repeat(MAX_ENTRY_UNITS + 1);
+        let refused = store.set(&SecretKey::Connection("x".into()), &over);
+        assert_eq!(refused.unwrap_err().code(), "keyring.unavailable");
+
+        // A Microsoft-sized access token (a 2.5 KB JWT) and refresh token.
+        let big = TokenSet {
+            access_token: Secret::new(format!("eyJ0eXAi.{}", "Qk".repeat(1250))),
+            refresh_token: Some(Secret::new(format!("M.C540_BL2.{}", "r".repeat(900)))),
+            expires_at: Some(4_000_000_000),
+            scopes: vec![
+                "https://graph.microsoft.com/Mail.Read".into(),
+                "é".repeat(300),
+            ],
+            token_type: bearer(),
+            obtained_at: 1,
+            signed_in_at: Some(1),
+        };
+        store.set_tokens(id, &big).unwrap();
+        let back = store.get_tokens(id).unwrap().unwrap();
+        assert_eq!(back.access_token, big.access_token);
+        assert_eq!(back.refresh_token, big.refresh_token);
+        assert_eq!(back.scopes, big.scopes);
+        let first = header_of(&store, id);
+        assert!(first.parts >= 3, "{} parts", first.parts);
+
+        // Written again (a refresh): a new generation; the old parts go.
+        store.set_tokens(id, &big).unwrap();
+        let second = header_of(&store, id);
+        assert_ne!(first.generation, second.generation);
+        assert!(store.get(&first.part(id, 0)).unwrap().is_none());
+        assert_eq!(
+            store.get_tokens(id).unwrap().unwrap().access_token,
+            big.access_token
+        );
+
+        // A part missing: the set reads as absent, never as a cut token.
+        store.delete_entry(&second.part(id, 1)).unwrap();
+        assert!(store.get_tokens(id).unwrap().is_none());
+
+        // A small set replaces it in one entry, and the parts go.
+        store.set_tokens(id, &big).unwrap();
+        let third = header_of(&store, id);
+        let small = TokenSet {
+            access_token: Secret::new("ya29.small"),
+            ..big.clone()
+        };
+        let small = TokenSet {
+            refresh_token: Some(Secret::new("1//small")),
+            scopes: vec![],
+            ..small
+        };
+        store.set_tokens(id, &small).unwrap();
+        assert_eq!(
+            store.get_tokens(id).unwrap().unwrap().access_token,
+            small.access_token
+        );
+        assert!((0..third.parts).all(|i| store.get(&third.part(id, i)).unwrap().is_none()));
+
+        // Deleting the connection's entry takes the parts with it.
+        store.set_tokens(id, &big).unwrap();
+        let fourth = header_of(&store, id);
+        store.delete(&SecretKey::Connection(id.into())).unwrap();
+        assert!(store.get_tokens(id).unwrap().is_none());
+        assert!((0..fourth.parts).all(|i| store.get(&fourth.part(id, i)).unwrap().is_none()));
     }
 
     #[test]

@@ -78,6 +78,21 @@ describe('how a sign-in ended, in words', () => {
     });
   });
 
+  it('says who must act when the organisation blocks the sign-in', () => {
+    const message = 'An administrator of your organisation must approve Keyport for this account.';
+    expect(flowProblem({ code: 'oauth.admin_approval_required', message }, 'Outlook')).toEqual({
+      title: 'Your organisation must approve Keyport',
+      text: message,
+    });
+    expect(flowProblem({ code: 'oauth.mfa_required', message: 'm' }, 'Outlook')?.title).toBe(
+      'Your organisation wants a second step',
+    );
+    expect(flowProblem({ code: 'oauth.issuer_mismatch', message: 'names evil.example' }, 'Gmail')).toEqual({
+      title: 'The answer came from another server',
+      text: 'names evil.example',
+    });
+  });
+
   it('titles a failure by what the sign-in was for', () => {
     expect(flowProblem({ code: 'oauth.token_exchange', message: 'm' }, 'Gmail', 'reconnect')?.title).toBe(
       'Couldn’t reconnect Gmail',

@@ -87,6 +87,13 @@ export function flowProblem(
         title: 'The sign-in expired',
         text: 'The sign-in took too long and its link has expired. Start again to get a fresh one.',
       };
+    case 'oauth.admin_approval_required':
+      return { title: 'Your organisation must approve Keyport', text: error.message };
+    case 'oauth.mfa_required':
+      return { title: 'Your organisation wants a second step', text: error.message };
+    case 'oauth.issuer_mismatch':
+      // A possible mix-up attack: the backend names the server that answered.
+      return { title: 'The answer came from another server', text: error.message };
     case 'connection.wrong_account':
       // The backend names both accounts ("You signed in as b@x.com; this connection is a@x.com. …").
       return { title: 'That was a different account', text: error.message };

@@ -230,6 +230,14 @@ impl Keyport {
         self.store.with(|db| db.remove_client(provider))
     }
 
+    /// Where the client that signs in for `integration` comes from.
+    pub(super) fn client_source(&self, integration: &Integration) -> Option<ClientSource> {
+        self.resolve_client(integration)
+            .ok()
+            .flatten()
+            .map(|(_, r)| r.source())
+    }
+
     /// The client for `integration`: the user's (`client set`) or the catalog's.
     pub async fn credentials(&self, integration: &Integration) -> Result<ClientCredentials> {
         let (client_id, source) = self

@@ -12,7 +12,7 @@ use super::dto::Loopback;
 use super::{crash_point, state_hash, ConnectOptions, Initiated, Keyport, SignIn};
 use crate::callback::{self, Callback, Outcome};
 use crate::catalog::{Integration, RedirectMode};
-use crate::error::{Error, Result};
+use crate::error::{Error, GrantEnd, Result};
 use crate::oauth::{self, ClientCredentials, Identity, Tokens};
 use crate::secrets::{Secret, SecretKey, TokenSet};
 use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow};
@@ -352,7 +352,9 @@ impl Keyport {
             self.fail_flow(flow, Error::FlowExpired).await;
             return Err(Error::FlowExpired);
         }
-        let result = self.finish(flow.clone(), cb.outcome, verifier).await;
+        let result = self
+            .finish(flow.clone(), cb.outcome, cb.issuer, verifier)
+            .await;
         if let Err(e) = &result {
             self.fail_flow(flow, e.clone()).await;
         }
@@ -364,19 +366,37 @@ impl Keyport {
         &self,
         flow: PendingFlow,
         outcome: Outcome,
+        issuer: Option<String>,
         verifier: Option<Secret>,
     ) -> Result<Connection> {
+        let integration = self.integration(&flow.integration)?.clone();
+        // RFC 9207: a response that names its issuer must name this
+        // integration's, or it may come from another server the person was
+        // sent to (a mix-up): nothing in it is used, no code is redeemed.
+        if let (Some(got), Some(expected)) = (&issuer, &integration.issuer) {
+            if !issuer_matches(expected, got) {
+                tracing::warn!(flow = %flow.id, code = "oauth.issuer_mismatch", "callback from another issuer refused");
+                return Err(Error::IssuerMismatch {
+                    integration: integration.name.clone(),
+                    expected: expected.clone(),
+                    got: got.clone(),
+                });
+            }
+        }
         let code = match outcome {
             Outcome::Code(code) => code,
             Outcome::Error { error, description } => {
+                // Microsoft names an administrator's approval or a
+                // multi-factor step by AADSTS code in the description.
+                let why = oauth::grant_end(None, description.as_deref(), &[]);
                 return Err(match error.as_str() {
+                    _ if why != GrantEnd::Refused => Error::InvalidGrant { why, description },
                     "access_denied" => Error::AccessDenied { description },
                     "" => Error::MissingCode,
                     _ => Error::AuthorizationFailed { error, description },
                 });
             }
         };
-        let integration = self.integration(&flow.integration)?.clone();
         let creds = self.credentials(&integration).await?;
         let verifier = match verifier {
             Some(v) => Some(v),
@@ -514,13 +534,15 @@ impl Keyport {
             .ok_or(Error::ConnectionNotFound(target))
     }
 
-    /// Records a failed flow: the flow and (a new) connection turn `failed`.
+    /// Records a failed flow: the flow turns `failed`, with its error for
+    /// whoever waits on it; a first sign-in's row goes (no account, nothing
+    /// to show).
     pub(super) async fn fail_flow(&self, flow: PendingFlow, e: Error) {
         tracing::warn!(flow = %flow.id, connection = %flow.connection_id, code = e.code(), "sign-in failed: {e}");
         let res = self.store.transaction(|tx| {
             tx.finish_flow(&flow.id, FlowStatus::Failed, None, Some(&e))?;
             if flow.purpose == FlowPurpose::Connect {
-                tx.fail_initiated_connection(&flow.connection_id, &e)?;
+                tx.forget_initiated_connection(&flow.connection_id)?;
             }
             tx.append_event(
                 Some(&flow.connection_id),
@@ -664,6 +686,7 @@ pub(super) fn token_set(
         scopes: granted,
         token_type: "Bearer".into(),
         obtained_at: now,
+        signed_in_at: Some(now),
     }
 }
 
@@ -681,6 +704,23 @@ pub fn missing_scopes(
         .filter(|s| !granted.contains(s.as_str()))
         .cloned()
         .collect()
+}
+
+/// Whether `got` is the issuer `expected` names; Microsoft's
+/// multi-tenant issuer holds a `{tenantid}` that stands for one tenant id.
+fn issuer_matches(expected: &str, got: &str) -> bool {
+    match expected.split_once("{tenantid}") {
+        None => expected == got,
+        Some((before, after)) => got
+            .strip_prefix(before)
+            .and_then(|rest| rest.strip_suffix(after))
+            .is_some_and(|tenant| {
+                !tenant.is_empty()
+                    && tenant
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            }),
+    }
 }
 
 pub(super) fn describe_identity(identity: &Identity, integration: &Integration) -> String {
@@ -715,6 +755,28 @@ fn error_from_code(code: Option<&str>, message: Option<String>) -> Error {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+
+    #[test]
+    fn an_issuer_matches_exactly_or_by_its_tenant() {
+        let google = "https://accounts.google.com";
+        assert!(issuer_matches(google, google));
+        assert!(!issuer_matches(google, "https://accounts.google.com.evil"));
+        assert!(!issuer_matches(google, "https://evil.example"));
+        let ms = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        assert!(issuer_matches(
+            ms,
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+        ));
+        assert!(!issuer_matches(
+            ms,
+            "https://login.microsoftonline.com//v2.0"
+        ));
+        assert!(!issuer_matches(
+            ms,
+            "https://login.microsoftonline.com/a/b/v2.0"
+        ));
+        assert!(!issuer_matches(ms, "https://evil.example/x/v2.0"));
+    }
 
     #[test]
     fn missing_ignores_identity_scopes_google_renames() {

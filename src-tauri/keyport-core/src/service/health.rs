@@ -10,8 +10,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::Keyport;
+use crate::catalog::Integration;
 use crate::error::{Error, Result};
 use crate::oauth;
+use crate::secrets::Secret;
 use crate::store::{now_ms, Connection, Status};
 
 /// Called after each check with the connection id and the outcome.
@@ -54,11 +56,11 @@ impl Keyport {
         if touch {
             token = self.token_for(conn, Some(&token)).await?.access_token;
         }
-        let mut outcome = oauth::check_call(&self.http, &integration, &token).await;
+        let mut outcome = self.probe(conn, &integration, &token).await;
         if matches!(outcome, Err(Error::InvalidGrant { .. })) {
             // The access token was refused: refresh once and try again.
             token = self.token_for(conn, Some(&token)).await?.access_token;
-            outcome = oauth::check_call(&self.http, &integration, &token).await;
+            outcome = self.probe(conn, &integration, &token).await;
         }
         match outcome {
             Ok(profile) => {
@@ -67,10 +69,13 @@ impl Keyport {
                 Ok(profile)
             }
             Err(Error::InvalidGrant { .. }) => {
-                let e = Error::NeedsReauth("the provider refuses the access token".into());
+                let e = Error::InvalidGrant {
+                    why: crate::error::GrantEnd::Refused,
+                    description: Some("the provider refuses the access token".into()),
+                };
                 self.store
                     .with(|db| db.mark_needs_reauth(&conn.id, &e, None))?;
-                Err(e)
+                Err(Error::NeedsReauth(e.to_string()))
             }
             Err(Error::ScopesMissing(_)) => {
                 let wanted: Vec<String> = conn
@@ -91,6 +96,24 @@ impl Keyport {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Proves the connection with a round trip to the provider: the
+    /// integration's check call, else its userinfo endpoint, else a refresh
+    /// (a token the provider has stopped accepting never passes as healthy).
+    async fn probe(
+        &self,
+        conn: &Connection,
+        integration: &Integration,
+        token: &Secret,
+    ) -> Result<Option<serde_json::Value>> {
+        if integration.check_url.is_some() {
+            return oauth::check_call(&self.http, integration, token).await;
+        }
+        if !oauth::userinfo_call(&self.http, integration, token).await? {
+            self.token_for(conn, Some(token)).await?;
+        }
+        Ok(None)
     }
 
     /// Checks `ids` with at most `concurrency` at once, starting one every

@@ -81,7 +81,9 @@ impl Keyport {
             tx.mark_flow_secret_cleared(&flow_id)?;
             Ok(())
         })?;
-        let set = token_set(tokens, granted.clone(), None);
+        let mut set = token_set(tokens, granted.clone(), None);
+        // When the imported refresh token was signed in for is not known.
+        set.signed_in_at = None;
         let t = target.clone();
         self.secrets.run(move |s| s.set_tokens(&t, &set)).await?;
         let activation = Activation {

@@ -17,8 +17,9 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::flow::missing_scopes;
+use super::ClientSource;
 use super::{crash_point, Keyport};
-use crate::error::{Error, Result};
+use crate::error::{Error, GrantEnd, Result};
 use crate::oauth;
 use crate::process::Program;
 use crate::secrets::{Secret, TokenSet};
@@ -226,14 +227,51 @@ impl Keyport {
                 Err(e)
             }
             Err(e @ (Error::InvalidGrant { .. } | Error::NeedsReauth(_))) => {
-                let reason = e.to_string();
-                let needs = Error::NeedsReauth(reason);
+                let e = self.classify_refusal(&conn, &tokens, e);
+                // The connection keeps the case (its own code and sentence).
                 self.store
-                    .with(|db| db.mark_needs_reauth(&conn.id, &needs, None))?;
+                    .with(|db| db.mark_needs_reauth(&conn.id, &e, None))?;
                 tracing::warn!(connection = %conn.id, code = e.code(), "refresh token refused: needs reauth");
-                Err(needs)
+                Err(match e {
+                    Error::NeedsReauth(_) => e,
+                    other => Error::NeedsReauth(other.to_string()),
+                })
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Google gives no sign that a refresh token died because its OAuth
+    /// client is in "Testing" status: the token just ends 7 days after the
+    /// sign-in. A plain refusal for a Google integration signed in through a
+    /// client other than Keyport's own, 7 days or more after the sign-in,
+    /// with no refresh having worked since that point, is taken as that.
+    fn classify_refusal(&self, conn: &Connection, tokens: &TokenSet, e: Error) -> Error {
+        const TESTING_LIFETIME: i64 = 7 * 24 * 3600 - 3600;
+        let Error::InvalidGrant {
+            why: GrantEnd::Refused,
+            description,
+        } = &e
+        else {
+            return e;
+        };
+        let custom = self.integration(&conn.integration).is_ok_and(|i| {
+            i.provider == "google"
+                && self
+                    .client_source(i)
+                    .is_some_and(|s| s != ClientSource::BuiltIn)
+        });
+        let testing = tokens.signed_in_at.is_some_and(|at| {
+            self.clock.now_secs() >= at + TESTING_LIFETIME
+                && tokens.obtained_at < at + TESTING_LIFETIME
+        });
+        if custom && testing {
+            Error::InvalidGrant {
+                why: GrantEnd::TestingClient,
+                description: description.clone(),
+            }
+        } else {
+            e
         }
     }
 
@@ -264,6 +302,7 @@ impl Keyport {
                         scopes: granted.clone(),
                         token_type: "Bearer".into(),
                         obtained_at: self.clock.now_secs(),
+                        signed_in_at: tokens.signed_in_at,
                     };
                     // Persist (a rotated refresh token!) before anyone uses it.
                     let (id, set) = (conn.id.clone(), fresh.clone());
@@ -391,6 +430,7 @@ mod tests {
             scopes: vec![],
             token_type: "Bearer".into(),
             obtained_at: 0,
+            signed_in_at: None,
         }
     }
 

@@ -26,6 +26,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/002_settings.sql")),
         M::up(include_str!("migrations/003_endpoint_trust.sql")),
         M::up(include_str!("migrations/004_usage.sql")),
+        M::up(include_str!("migrations/005_no_failed_rows.sql")),
     ])
 }
 
@@ -451,11 +452,12 @@ impl Db<'_> {
 
     /// A connection whose first sign-in failed turns `failed` (one that was
     /// already connected keeps its status).
-    pub fn fail_initiated_connection(&self, id: &str, error: &Error) -> Result<()> {
+    /// Removes a connection whose first sign-in never finished: nothing is
+    /// left in the list for an account that never signed in.
+    pub fn forget_initiated_connection(&self, id: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE connections SET status = 'failed', last_error_code = ?2, last_error_message = ?3, \
-             updated_at = ?4 WHERE id = ?1 AND status = 'initiated'",
-            params![id, error.code(), error.to_string(), now_ms()],
+            "DELETE FROM connections WHERE id = ?1 AND status = 'initiated'",
+            [id],
         )?;
         Ok(())
     }
