@@ -107,11 +107,23 @@ impl Env {
         String::from_utf8_lossy(&bytes[(self.log_start as usize).min(bytes.len())..]).into_owned()
     }
 
-    /// Writes the user catalog: Gmail at the fake provider, plus `extra`.
+    /// Writes the user catalog: Google Calendar and Gmail at the fake
+    /// provider, plus `extra` (which continues Gmail's entry).
     pub fn write_catalog(&self, extra: &str) {
         let base = self.provider.base_url();
         let text = format!(
             r#"[[integration]]
+id = "google-calendar"
+authorize_url = "{base}/authorize"
+issuer = "{base}"
+token_url = "{base}/token"
+revocation_url = "{base}/revoke"
+userinfo_url = "{base}/userinfo"
+check_url = "{base}/calendar/v3/users/me/calendarList?maxResults=1"
+api_origins = ["{base}"]
+relay_url = "{RELAY_URL}"
+
+[[integration]]
 id = "gmail"
 authorize_url = "{base}/authorize"
 issuer = "{base}"
@@ -515,10 +527,12 @@ pub fn assert_invariants(env: &Env, kp: &Keyport) {
         // belongs to its connection.
         let id = id.split_once('#').map_or(id, |(id, _)| id);
         let named = match kind {
+            // A grant's tokens (`connection:<grant id>`): named by a grant
+            // some connection with secrets is on, or by an owed revocation.
             "connection" => {
                 connections
                     .iter()
-                    .any(|c| c.id == id && c.status.has_secrets())
+                    .any(|c| c.holder() == id && c.status.has_secrets())
                     || owed.iter().any(|o| o == id)
             }
             "client" => clients.iter().any(|c| c.provider == id && c.has_secret),
@@ -533,8 +547,30 @@ pub fn assert_invariants(env: &Env, kp: &Keyport) {
             "the keyring entry {entry} is named by no row (orphan); entries: {entries:?}"
         );
     }
+    let grants = store.with(|db| db.list_grants()).unwrap();
+    for g in &grants {
+        let on = store.with(|db| db.connections_on_grant(&g.id)).unwrap();
+        assert!(!on.is_empty(), "the grant {} has no connection left", g.id);
+    }
     for c in &connections {
-        let tokens = secrets.get_tokens(&c.id).unwrap();
+        if c.status.has_secrets() {
+            let grant = c.grant_id.as_deref().expect("a connected row has a grant");
+            assert!(
+                grants.iter().any(|g| g.id == grant),
+                "{} is on a grant that does not exist",
+                c.id
+            );
+        }
+        // Rows on one grant that still have their own entry would be a
+        // second refresh token for the account: only the holder has one.
+        if c.holder() != c.id {
+            assert!(
+                secrets.get_tokens(&c.id).unwrap().is_none(),
+                "{} has tokens of its own besides its grant's",
+                c.id
+            );
+        }
+        let tokens = secrets.get_tokens(c.holder()).unwrap();
         if c.status.has_secrets() {
             assert!(
                 tokens.is_some(),

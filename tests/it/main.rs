@@ -14,6 +14,7 @@ mod clients;
 mod concurrency;
 mod connect;
 mod crash;
+mod grants;
 mod health;
 mod imap;
 mod providers;

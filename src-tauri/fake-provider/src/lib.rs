@@ -37,6 +37,13 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// Scopes any one of which lets a token list the calendars.
+pub const CALENDAR_SCOPES: [&str; 3] = [
+    "https://www.googleapis.com/auth/calendar",
+    "https://www.googleapis.com/auth/calendar.readonly",
+    "https://www.googleapis.com/auth/calendar.events",
+];
+
 /// Scopes any one of which lets a token read `users/me/profile`.
 pub const GMAIL_PROFILE_SCOPES: [&str; 4] = [
     "https://mail.google.com/",
@@ -93,6 +100,13 @@ pub struct Config {
     /// Google-like: the authorization response names its issuer (RFC 9207
     /// `iss`, the base URL). Microsoft sends none. On by default.
     pub authorization_iss: bool,
+    /// Google-like: one grant per account and client. Every sign-in of the
+    /// account joins it (its scopes add up), revoking any of its tokens
+    /// revokes all of them, and it keeps at most [`MAX_REFRESH_TOKENS`]
+    /// refresh tokens: the next one silently invalidates the oldest. On by
+    /// default; off, each sign-in that yields a refresh token is a grant of
+    /// its own.
+    pub google_grants: bool,
     /// Google's "Testing" publishing status: refresh tokens stop working 7
     /// days after they were issued (see [`FakeProvider::advance_clock`]).
     pub testing_status: bool,
@@ -135,6 +149,7 @@ impl Default for Config {
             rotate_refresh_tokens: false,
             revoke_family_on_reuse: true,
             rotated_out_stays_valid: false,
+            google_grants: true,
             authorization_iss: true,
             testing_status: false,
             access_token_chars: 0,
@@ -167,6 +182,7 @@ pub enum Endpoint {
     Userinfo,
     GmailProfile,
     GmailMessages,
+    CalendarList,
     Introspect,
 }
 
@@ -179,6 +195,7 @@ impl Endpoint {
             Endpoint::Userinfo => "/userinfo",
             Endpoint::GmailProfile => "/gmail/v1/users/me/profile",
             Endpoint::GmailMessages => "/gmail/v1/users/me/messages",
+            Endpoint::CalendarList => "/calendar/v3/users/me/calendarList",
             Endpoint::Introspect => "/introspect",
         }
     }
@@ -592,6 +609,63 @@ impl FakeProvider {
             .filter(|g| g.account == idx && !g.revoked)
             .count()
     }
+    /// Live refresh tokens of the account's grants.
+    pub fn live_refresh_tokens(&self, email: &str) -> usize {
+        let idx = self.shared.account_index(email);
+        let inner = self.shared.lock();
+        inner
+            .refresh
+            .values()
+            .filter(|r| {
+                r.active && inner.grants[r.grant].account == idx && !inner.grants[r.grant].revoked
+            })
+            .count()
+    }
+
+    /// A refresh token the account granted `scopes` with earlier (as one a
+    /// database from an earlier Keyport would hold in the keyring).
+    pub fn issue_refresh_token(&self, email: &str, scopes: &[&str]) -> String {
+        let account = self.shared.account_index(email);
+        let client_id = self.shared.config.client_id.clone();
+        let mut inner = self.shared.lock();
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let live = inner
+            .grants
+            .iter()
+            .rposition(|g| g.account == account && g.client_id == client_id && !g.revoked)
+            .filter(|_| self.shared.config.google_grants);
+        let grant = match live {
+            Some(g) => {
+                for s in &scopes {
+                    if !inner.grants[g].scopes.contains(s) {
+                        inner.grants[g].scopes.push(s.clone());
+                    }
+                }
+                g
+            }
+            None => {
+                inner.grants.push(GrantRec {
+                    client_id: client_id.clone(),
+                    account,
+                    scopes: scopes.clone(),
+                    revoked: false,
+                });
+                inner.grants.len() - 1
+            }
+        };
+        let prior = inner.prior.entry((client_id, account)).or_default();
+        for s in &scopes {
+            if !prior.contains(s) {
+                prior.push(s.clone());
+            }
+        }
+        let (_, body) = self.shared.issue(&mut inner, grant, scopes, true);
+        body["refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+            .to_string()
+    }
+
     /// Whether this access token would be accepted by the APIs right now.
     pub fn access_token_valid(&self, token: &str) -> bool {
         self.shared.lock().check_access(token).is_some()
@@ -642,6 +716,9 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> JsonReply 
         json!({ "error": error, "error_description": description }),
     )
 }
+
+/// Google's limit of refresh tokens per account and client.
+pub const MAX_REFRESH_TOKENS: usize = 100;
 
 /// Google's lifetime for refresh tokens of clients in "Testing" status.
 pub const TESTING_REFRESH_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -1024,7 +1101,7 @@ impl Shared {
         let live = inner.grants.iter().rposition(|g| {
             g.account == account && g.client_id == self.config.client_id && !g.revoked
         });
-        let grant = match live.filter(|_| !offline) {
+        let grant = match live.filter(|_| !offline || self.config.google_grants) {
             Some(g) => {
                 let merged = &mut inner.grants[g].scopes;
                 for s in &scopes {
@@ -1131,6 +1208,22 @@ impl Shared {
             "token_type": "Bearer",
         });
         if with_refresh {
+            if self.config.google_grants {
+                // The 101st refresh token of a grant evicts the oldest.
+                let mut live: Vec<(Instant, String)> = inner
+                    .refresh
+                    .iter()
+                    .filter(|(_, r)| r.grant == grant && r.active)
+                    .map(|(t, r)| (r.issued_at, t.clone()))
+                    .collect();
+                live.sort();
+                let excess = (live.len() + 1).saturating_sub(MAX_REFRESH_TOKENS);
+                for (_, old) in live.into_iter().take(excess) {
+                    // Forgotten, not rotated out: presenting it is a plain
+                    // invalid_grant.
+                    inner.refresh.remove(&old);
+                }
+            }
             let refresh = format!("1//0{}", random_b64(48));
             inner.refresh.insert(
                 refresh.clone(),
@@ -1244,6 +1337,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/userinfo", get(userinfo_handler).post(userinfo_handler))
         .route("/introspect", axum::routing::post(introspect_handler))
         .route("/gmail/v1/users/{user}/profile", get(gmail_profile_handler))
+        .route(
+            "/calendar/v3/users/{user}/calendarList",
+            get(calendar_list_handler),
+        )
         .route(
             "/gmail/v1/users/{user}/messages",
             get(gmail_messages_handler),
@@ -1528,6 +1625,17 @@ fn google_api_error(status: StatusCode, message: &str, reason: &str) -> Value {
 /// Gmail scope, for `me` or the account's own address; else Google's 401
 /// or 403 reply.
 fn gmail_caller(s: &Shared, headers: &HeaderMap, user: &str) -> Result<usize, Box<Response>> {
+    api_caller(s, headers, user, &GMAIL_PROFILE_SCOPES)
+}
+
+/// The account behind a Google API call's bearer token, which must carry
+/// one of `scopes` and may act only for its own `user` (or `me`).
+fn api_caller(
+    s: &Shared,
+    headers: &HeaderMap,
+    user: &str,
+    scopes_needed: &[&str],
+) -> Result<usize, Box<Response>> {
     let checked = bearer(headers).and_then(|t| s.lock().check_access(&t));
     let Some((account, scopes)) = checked else {
         let mut r = json_response(
@@ -1545,10 +1653,7 @@ fn gmail_caller(s: &Shared, headers: &HeaderMap, user: &str) -> Result<usize, Bo
         );
         return Err(Box::new(r));
     };
-    if !scopes
-        .iter()
-        .any(|s| GMAIL_PROFILE_SCOPES.contains(&s.as_str()))
-    {
+    if !scopes.iter().any(|s| scopes_needed.contains(&s.as_str())) {
         return Err(Box::new(json_response(
             StatusCode::FORBIDDEN,
             json!({"error": {
@@ -1593,6 +1698,30 @@ async fn gmail_profile_handler(
             "messagesTotal": account.messages_total,
             "threadsTotal": account.messages_total * 2 / 3,
             "historyId": (100_000 + account.messages_total).to_string(),
+        }),
+    )
+}
+
+/// Google Calendar's `calendarList.list`: the account's primary calendar.
+async fn calendar_list_handler(
+    State(s): S,
+    ConnectInfo(conn): Conn,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    s.count(Endpoint::CalendarList);
+    if let Some(r) = apply_fault(&s, Endpoint::CalendarList, &conn).await {
+        return r;
+    }
+    let account = match api_caller(&s, &headers, &user, &CALENDAR_SCOPES) {
+        Ok(a) => &s.config.accounts[a],
+        Err(r) => return *r,
+    };
+    json_response(
+        StatusCode::OK,
+        json!({
+            "kind": "calendar#calendarList",
+            "items": [{"id": account.email, "summary": account.name, "primary": true}],
         }),
     )
 }

@@ -133,6 +133,12 @@ pub enum Command {
     Disconnect {
         /// Connection id or account email.
         connection: String,
+        /// Remove the whole account: every integration on its sign-in.
+        #[arg(long)]
+        account: bool,
+        /// Do not ask on a terminal.
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         json: bool,
     },
@@ -545,7 +551,7 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
                 scopes,
                 redirect: flow.redirect()?,
                 login_hint,
-                loopback_port: 0,
+                ..Default::default()
             };
             let started = kp.initiate(&integration, opts).await?;
             finish_in_browser(&kp, started, &flow).await
@@ -611,8 +617,23 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             let started = kp.grant_more(&connection, scopes, opts).await?;
             finish_in_browser(&kp, started, &flow).await
         }
-        Command::Disconnect { connection, json } => {
-            let done = kp.disconnect(&connection).await?;
+        Command::Disconnect {
+            connection,
+            account,
+            yes,
+            json,
+        } => {
+            // Said before it is done: what stops working, what keeps working.
+            let plan = kp.disconnect_plan(&connection, account)?;
+            eprintln!("{}", plan.summary);
+            if !yes && std::io::stdin().is_terminal() && !confirm("Disconnect?")? {
+                return Err(Error::Cancelled);
+            }
+            let done = if account {
+                kp.remove_account(&connection).await?
+            } else {
+                kp.disconnect(&connection).await?
+            };
             if json {
                 print_json(&done)
             } else {
@@ -910,6 +931,18 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::Io(e.to_string()))?;
     println!("{text}");
     Ok(())
+}
+
+/// Asks a yes/no question on the terminal; only "y" or "yes" is yes.
+fn confirm(question: &str) -> Result<bool> {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 #[cfg(test)]

@@ -27,7 +27,12 @@ refresh_failures: number,
 /**
  * No refresh before this time (ms) after transient failures.
  */
-retry_after: number | null, last_refreshed_at: number | null, };
+retry_after: number | null, last_refreshed_at: number | null, 
+/**
+ * The account grant this integration is enabled on (its tokens, its
+ * status); `None` until the first sign-in finishes.
+ */
+grant_id: string | null, };
 export type Revocation = "revoked" | "queued" | "not_supported" | "failed" | "nothing_to_revoke";
 export type Disconnected = { connection_id: string, email: string | null, revocation: Revocation, message: string, };
 export type ConnectionEvent = { id: number, connection_id: string | null, integration: string | null, at: number, kind: string, code: string | null, message: string | null, };

@@ -57,6 +57,7 @@ function connection(overrides: Partial<Connection> = {}): Connection {
     refresh_failures: 0,
     retry_after: null,
     last_refreshed_at: null,
+    grant_id: overrides.id ?? 'c1',
     ...overrides,
   };
 }

@@ -157,6 +157,7 @@ export function connection(overrides: Partial<Connection> = {}): Connection {
     refresh_failures: 0,
     retry_after: null,
     last_refreshed_at: null,
+    grant_id: overrides.id ?? 'conn-1',
     ...overrides,
   };
 }

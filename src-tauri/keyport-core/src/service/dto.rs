@@ -21,6 +21,9 @@ pub struct ConnectOptions {
     pub login_hint: Option<String>,
     /// The loopback port (0 = any free port).
     pub loopback_port: u16,
+    /// Scopes asked for besides the connection's own: a sign-in on an
+    /// account grant also asks for what its other integrations need.
+    pub also_scopes: Vec<String>,
 }
 
 /// A started flow as the caller may show it: `{connection_id, auth_url}` as

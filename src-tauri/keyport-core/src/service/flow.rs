@@ -15,7 +15,7 @@ use crate::catalog::{Integration, RedirectMode};
 use crate::error::{Error, GrantEnd, Result};
 use crate::oauth::{self, ClientCredentials, Identity, Tokens};
 use crate::secrets::{Secret, SecretKey, TokenSet};
-use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow};
+use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, Grant, PendingFlow};
 
 /// How a callback reached Keyport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +95,15 @@ impl Keyport {
                 (l.redirect_uri(), Some(l))
             }
         };
-        let request_scopes = oauth::request_scopes(integration, &scopes);
+        // A sign-in on a grant asks for what every integration on it needs,
+        // so one sign-in heals them all.
+        let mut asked = scopes.clone();
+        for s in &opts.also_scopes {
+            if !asked.contains(s) {
+                asked.push(s.clone());
+            }
+        }
+        let request_scopes = oauth::request_scopes(integration, &asked);
         let req = oauth::authorization_request(
             integration,
             creds,
@@ -234,6 +242,13 @@ impl Keyport {
             opts.login_hint = conn.email.clone();
         }
         let creds = self.credentials(&integration).await?;
+        if let Some(grant) = &conn.grant_id {
+            for other in self.store.with(|db| db.connections_on_grant(grant))? {
+                if other.id != conn.id {
+                    opts.also_scopes.extend(other.requested_scopes);
+                }
+            }
+        }
         self.begin_flow(
             &integration,
             &creds,
@@ -433,41 +448,67 @@ impl Keyport {
             None
         };
 
+        // The account's grant with this client, if Keyport holds one: a
+        // sign-in for another integration of the account lands on it
+        // (Google keeps one grant per account and client).
+        let grant = self.store.with(|db| {
+            db.grant_for_account(&integration.provider, &creds.client_id, &identity.subject)
+        })?;
         // Which row the account lands in.
-        let existing = self
-            .store
-            .with(|db| db.connection_by_account(&integration.id, &identity.subject))?;
-        let target = match flow.purpose {
-            FlowPurpose::Connect => existing
-                .as_ref()
-                .map(|c| c.id.clone())
-                .unwrap_or_else(|| flow.connection_id.clone()),
+        let existing = match &grant {
+            Some(g) => self.store.with(|db| {
+                Ok(db
+                    .connections_on_grant(&g.id)?
+                    .into_iter()
+                    .find(|c| c.integration == integration.id))
+            })?,
+            None => None,
+        };
+        let (target, grant_id) = match flow.purpose {
+            FlowPurpose::Connect => {
+                let target = existing
+                    .as_ref()
+                    .map(|c| c.id.clone())
+                    .unwrap_or_else(|| flow.connection_id.clone());
+                let grant_id = grant.as_ref().map_or(target.clone(), |g| g.id.clone());
+                (target, grant_id)
+            }
             FlowPurpose::Reconnect | FlowPurpose::Grant => {
                 let own = self
                     .store
                     .with(|db| db.connection(&flow.connection_id))?
                     .ok_or_else(|| Error::ConnectionNotFound(flow.connection_id.clone()))?;
                 if own.subject.as_deref() != Some(identity.subject.as_str()) {
-                    // Tokens for the wrong account are not kept anywhere.
-                    let stray = token_set(tokens, vec![], None);
-                    let _ = self.revoke(&integration, &creds, &stray).await;
+                    // Tokens for the wrong account are not kept anywhere, and
+                    // revoked only when Keyport holds no grant of that
+                    // account: revoking one token revokes the account's
+                    // whole grant, and with it a working connection.
+                    let held = self.store.with(|db| {
+                        db.grants_of_account(&integration.provider, &identity.subject)
+                    })?;
+                    if held == 0 {
+                        let stray = token_set(tokens, vec![], None);
+                        let _ = self.revoke(&integration, &creds, &stray).await;
+                    }
                     return Err(Error::WrongAccount {
                         got: identity.email.clone().unwrap_or(identity.subject.clone()),
                         expected: own.email.clone().unwrap_or_else(|| own.id.clone()),
                     });
                 }
-                own.id
+                let grant_id = own.holder().to_string();
+                (own.id, grant_id)
             }
         };
-        let previous = if target != flow.connection_id || flow.purpose != FlowPurpose::Connect {
-            let t = target.clone();
+        let new_grant = self.store.with(|db| db.grant(&grant_id))?.is_none();
+        let previous = if new_grant {
+            None
+        } else {
+            let g = grant_id.clone();
             self.secrets
-                .run(move |s| s.get_tokens(&t))
+                .run(move |s| s.get_tokens(&g))
                 .await
                 .ok()
                 .flatten()
-        } else {
-            None
         };
         // Intent before the keyring write, so recovery knows what to undo.
         self.store.transaction(|tx| {
@@ -476,8 +517,8 @@ impl Keyport {
         })?;
         crash_point("connect.intent_recorded");
         let set = token_set(tokens, granted.clone(), previous.as_ref());
-        let t = target.clone();
-        self.secrets.run(move |s| s.set_tokens(&t, &set)).await?;
+        let g = grant_id.clone();
+        self.secrets.run(move |s| s.set_tokens(&g, &set)).await?;
         crash_point("connect.tokens_stored");
 
         let activation = Activation {
@@ -485,12 +526,43 @@ impl Keyport {
             email: identity.email.clone(),
             display_name: identity.name.clone(),
             requested_scopes: flow.requested_scopes.clone(),
-            granted_scopes: granted,
+            granted_scopes: granted.clone(),
             missing_scopes: missing.clone(),
             profile,
             redirect_mode: flow.redirect_mode,
+            grant_id: grant_id.clone(),
+        };
+        // The other integrations on the grant share the new tokens: each
+        // with its own missing scopes.
+        let others: Vec<(String, Vec<String>)> = if new_grant {
+            Vec::new()
+        } else {
+            self.store
+                .with(|db| db.connections_on_grant(&grant_id))?
+                .into_iter()
+                .filter(|c| c.id != target)
+                .map(|c| {
+                    let missing = self
+                        .integration(&c.integration)
+                        .map(|i| missing_scopes(i, &c.requested_scopes, &granted))
+                        .unwrap_or_default();
+                    (c.id, missing)
+                })
+                .collect()
         };
         let committed = self.store.transaction(|tx| {
+            if new_grant {
+                tx.insert_grant(&Grant::new(
+                    &grant_id,
+                    &integration.provider,
+                    &creds.client_id,
+                    &identity.subject,
+                    identity.email.as_deref(),
+                ))?;
+            } else {
+                tx.touch_grant(&grant_id, &creds.client_id, identity.email.as_deref())?;
+                tx.heal_grant(&grant_id, &granted, &others)?;
+            }
             if target != flow.connection_id {
                 tx.delete_connection(&flow.connection_id)?;
             }
@@ -515,12 +587,12 @@ impl Keyport {
             )
         });
         if let Err(e) = committed {
-            // Tokens for a row that never became active must not linger.
-            if target == flow.connection_id && flow.purpose == FlowPurpose::Connect {
-                let t = target.clone();
+            // Tokens for a grant that never came to be must not linger.
+            if new_grant {
+                let g = grant_id.clone();
                 let _ = self
                     .secrets
-                    .run(move |s| s.delete(&SecretKey::Connection(t)))
+                    .run(move |s| s.delete(&SecretKey::Connection(g)))
                     .await;
             }
             return Err(e);

@@ -5,7 +5,7 @@ use super::{state_hash, Keyport};
 use crate::error::{Error, Result};
 use crate::oauth;
 use crate::secrets::Secret;
-use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow};
+use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, Grant, PendingFlow};
 
 impl Keyport {
     /// Creates a connection from an existing refresh token (as Airbyte's
@@ -84,7 +84,11 @@ impl Keyport {
         let mut set = token_set(tokens, granted.clone(), None);
         // When the imported refresh token was signed in for is not known.
         set.signed_in_at = None;
-        let t = target.clone();
+        // Its own grant, unless it replaces the tokens of a connection's.
+        let grant_id = existing
+            .as_ref()
+            .map_or(target.clone(), |c| c.holder().to_string());
+        let t = grant_id.clone();
         self.secrets.run(move |s| s.set_tokens(&t, &set)).await?;
         let activation = Activation {
             subject: identity.subject.clone(),
@@ -95,8 +99,18 @@ impl Keyport {
             missing_scopes: missing,
             profile,
             redirect_mode: integration.redirect,
+            grant_id: grant_id.clone(),
         };
         self.store.transaction(|tx| {
+            if tx.grant(&grant_id)?.is_none() {
+                tx.insert_grant(&Grant::new(
+                    &grant_id,
+                    &integration.provider,
+                    &creds.client_id,
+                    &identity.subject,
+                    identity.email.as_deref(),
+                ))?;
+            }
             tx.activate(&target, &activation)?;
             tx.finish_flow(&flow_id, FlowStatus::Completed, Some(&target), None)?;
             tx.append_event(

@@ -172,6 +172,9 @@ impl Keyport {
     /// `keyport reset` then removes the folder itself.
     pub async fn delete_all_secrets(&self) -> Result<usize> {
         let mut keys: Vec<SecretKey> = Vec::new();
+        for g in self.store.with(|db| db.list_grants())? {
+            keys.push(SecretKey::Connection(g.id));
+        }
         for c in self.store.with(|db| db.list_connections())? {
             keys.push(SecretKey::Connection(c.id));
         }

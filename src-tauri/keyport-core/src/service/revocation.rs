@@ -12,7 +12,7 @@ use crate::catalog::Integration;
 use crate::error::{Error, Result};
 use crate::oauth::ClientCredentials;
 use crate::secrets::{SecretKey, TokenSet};
-use crate::store::now_ms;
+use crate::store::{now_ms, Connection};
 
 /// Give up on a revocation after this many attempts (about two days).
 const MAX_ATTEMPTS: i64 = 60;
@@ -40,27 +40,161 @@ pub struct Disconnected {
     pub message: String,
 }
 
+/// What disconnecting would do, said before it is done.
+#[derive(Clone, Debug, Serialize, ts_rs::TS)]
+pub struct DisconnectPlan {
+    pub connection_id: String,
+    /// The integration's name ("Gmail").
+    pub integration: String,
+    pub account: Option<String>,
+    /// The account's other integrations, which keep working: they share
+    /// its sign-in ("Google Calendar").
+    pub keeps: Vec<String>,
+    /// Whether Keyport's access is revoked at the provider (when nothing
+    /// else uses the account's sign-in).
+    pub revokes: bool,
+    /// One sentence saying what stops working and what does not.
+    pub summary: String,
+}
+
 impl Keyport {
-    /// Disconnects: removes the connection, revokes its tokens at the
-    /// provider (or queues that), and deletes them from the keyring.
+    /// What [`disconnect`](Self::disconnect) (or, with `account`,
+    /// [`remove_account`](Self::remove_account)) would do.
+    pub fn disconnect_plan(&self, id_or_email: &str, account: bool) -> Result<DisconnectPlan> {
+        let conn = if account {
+            self.account_connection(id_or_email)?
+        } else {
+            self.get(id_or_email)?
+        };
+        let name = |id: &str| {
+            self.integration(id)
+                .map(|i| i.name.clone())
+                .unwrap_or_else(|_| id.to_string())
+        };
+        let on_grant = match &conn.grant_id {
+            Some(g) => self.store.with(|db| db.connections_on_grant(g))?,
+            None => vec![conn.clone()],
+        };
+        let (going, keeps): (Vec<_>, Vec<_>) =
+            on_grant.iter().partition(|c| account || c.id == conn.id);
+        let keeps: Vec<String> = keeps.iter().map(|c| name(&c.integration)).collect();
+        let mut integration = going
+            .iter()
+            .map(|c| name(&c.integration))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        if integration.is_empty() {
+            integration = name(&conn.integration);
+        }
+        let account = conn.email.clone();
+        let who = account.as_deref().unwrap_or("this account");
+        let verb = if going.len() > 1 { "stop" } else { "stops" };
+        let summary = if keeps.is_empty() {
+            format!(
+                "{integration} for {who} {verb} working, and Keyport's access to {who} is revoked."
+            )
+        } else {
+            format!(
+                "{integration} for {who} {verb} working. {} keep{} working: they share the account's sign-in, which is not revoked.",
+                keeps.join(", "),
+                if keeps.len() == 1 { "s" } else { "" }
+            )
+        };
+        Ok(DisconnectPlan {
+            connection_id: conn.id,
+            integration,
+            account,
+            revokes: keeps.is_empty(),
+            keeps,
+            summary,
+        })
+    }
+
+    /// Disconnects one integration. While other integrations of the account
+    /// use its grant, only this row goes; the last one also revokes the
+    /// grant at the provider (or queues that) and deletes its tokens.
     pub async fn disconnect(&self, id_or_email: &str) -> Result<Disconnected> {
         let conn = self.get(id_or_email)?;
+        let plan = self.disconnect_plan(&conn.id, false)?;
+        self.remove_connections(std::slice::from_ref(&conn), plan.revokes)
+            .await
+            .map(|mut d| {
+                if !plan.revokes {
+                    d.message = format!("Disconnected. {}", plan.summary);
+                }
+                d
+            })
+    }
+
+    /// Removes the account: every integration on the connection's grant,
+    /// with one revocation.
+    pub async fn remove_account(&self, id_or_email: &str) -> Result<Disconnected> {
+        let conn = self.account_connection(id_or_email)?;
+        let all = match &conn.grant_id {
+            Some(g) => self.store.with(|db| db.connections_on_grant(g))?,
+            None => vec![conn.clone()],
+        };
+        self.remove_connections(&all, true).await
+    }
+
+    /// A connection of the account `id_or_email` names: by connection id,
+    /// or by email when every connection with it is on one grant.
+    fn account_connection(&self, id_or_email: &str) -> Result<Connection> {
+        let found = self.store.with(|db| db.find_connections(id_or_email))?;
+        let Some(first) = found.first() else {
+            return Err(Error::ConnectionNotFound(id_or_email.to_string()));
+        };
+        if first.id == id_or_email || found.iter().all(|c| c.grant_id == first.grant_id) {
+            return Ok(first.clone());
+        }
+        Err(Error::InvalidInput(format!(
+            "{id_or_email} has several accounts in Keyport; give a connection id instead (see `keyport list`)"
+        )))
+    }
+
+    /// Deletes the rows of `conns` (one grant's); with `last`, the grant goes
+    /// too: revoked at the provider, unless Keyport holds another grant of
+    /// the same account — revoking one token revokes the account's whole
+    /// grant at Google, so then its tokens only leave the keyring.
+    async fn remove_connections(&self, conns: &[Connection], last: bool) -> Result<Disconnected> {
+        let conn = conns[0].clone();
+        let holder = conn.holder().to_string();
+        let others_held = last
+            && match &conn.subject {
+                Some(sub) => {
+                    self.store
+                        .with(|db| db.grants_of_account(&conn.provider, sub))?
+                        > 1
+                }
+                None => false,
+            };
         self.store.transaction(|tx| {
-            tx.queue_revocation(&conn)?;
-            tx.delete_connection(&conn.id)?;
-            let who = conn.email.as_deref().unwrap_or(&conn.id);
-            tx.append_event(
-                Some(&conn.id),
-                Some(&conn.integration),
-                "disconnected",
-                None,
-                Some(&format!("Disconnected {who}")),
-            )
+            if last {
+                tx.queue_revocation(&holder, &conn)?;
+                tx.delete_grant(&holder)?;
+            }
+            for c in conns {
+                tx.delete_connection(&c.id)?;
+                let who = c.email.as_deref().unwrap_or(&c.id);
+                tx.append_event(
+                    Some(&c.id),
+                    Some(&c.integration),
+                    "disconnected",
+                    None,
+                    Some(&format!("Disconnected {who}")),
+                )?;
+            }
+            Ok(())
         })?;
         crash_point("disconnect.row_deleted");
-        let revocation = self
-            .settle_revocation(&conn.id, &conn.integration, 0)
-            .await?;
+        let revocation = if !last {
+            Revocation::NothingToRevoke
+        } else if others_held {
+            self.settle_without_revoking(&holder).await?
+        } else {
+            self.settle_revocation(&holder, &conn.integration, 0)
+                .await?
+        };
         let name = self
             .integration(&conn.integration)
             .map(|i| i.name.clone())
@@ -76,15 +210,32 @@ impl Keyport {
             Revocation::Failed => format!(
                 "Disconnected, but {name} refused to revoke Keyport's access; remove it in your account's security settings."
             ),
+            Revocation::NothingToRevoke if others_held => "Disconnected. Keyport did not revoke the sign-in: another connection of this account still uses it.".to_string(),
             Revocation::NothingToRevoke => "Disconnected.".to_string(),
         };
-        tracing::info!(connection = %conn.id, revocation = ?revocation, "disconnected");
+        tracing::info!(connection = %conn.id, grant = %holder, revocation = ?revocation, "disconnected");
         Ok(Disconnected {
             connection_id: conn.id,
             email: conn.email,
             revocation,
             message,
         })
+    }
+
+    /// Settles an owed revocation by deleting the tokens without sending
+    /// them to the provider.
+    async fn settle_without_revoking(&self, holder: &str) -> Result<Revocation> {
+        let key = SecretKey::Connection(holder.to_string());
+        self.secrets.run(move |s| s.delete(&key)).await?;
+        crash_point("disconnect.secret_deleted");
+        self.store.with(|db| {
+            db.revocation_done(
+                holder,
+                "revocation_skipped",
+                "Not revoked: another grant of the account is still in use",
+            )
+        })?;
+        Ok(Revocation::NothingToRevoke)
     }
 
     /// Retries revocations that are due. Returns how many were settled.

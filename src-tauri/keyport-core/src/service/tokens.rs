@@ -181,16 +181,19 @@ impl Keyport {
             Some(bad) => &t.access_token == bad,
             None => expires_within(clock, t, REFRESH_MARGIN),
         };
-        let tokens = self.read_tokens(&conn.id).await?;
+        // The grant's tokens; one refresh per grant at a time, whichever of
+        // its integrations asks.
+        let holder = conn.holder().to_string();
+        let tokens = self.read_tokens(&holder).await?;
         if !needs_refresh(&tokens) {
             return Ok(tokens);
         }
-        tracing::debug!(connection = %conn.id, "access token due for a refresh; waiting for the refresh lock");
-        let local = self.refresh_lock(&conn.id);
+        tracing::debug!(connection = %conn.id, grant = %holder, "access token due for a refresh; waiting for the refresh lock");
+        let local = self.refresh_lock(&holder);
         let _in_process = local.lock().await;
-        let _across_processes = self.connection_lock(&conn.id).await?;
+        let _across_processes = self.connection_lock(&holder).await?;
         // Another thread or process may have refreshed while we waited.
-        let tokens = self.read_tokens(&conn.id).await?;
+        let tokens = self.read_tokens(&holder).await?;
         if !needs_refresh(&tokens) {
             return Ok(tokens);
         }
@@ -275,6 +278,28 @@ impl Keyport {
         }
     }
 
+    /// After a refresh that named the scopes: every integration on the
+    /// grant that lost scopes it needs (unticked at the provider) needs the
+    /// person; the others go on.
+    fn mark_scopes_lost(&self, conn: &Connection, granted: &[String]) -> Result<()> {
+        let on_grant = match &conn.grant_id {
+            Some(g) => self.store.with(|db| db.connections_on_grant(g))?,
+            None => vec![conn.clone()],
+        };
+        for c in on_grant {
+            let Ok(integration) = self.integration(&c.integration) else {
+                continue;
+            };
+            let missing = missing_scopes(integration, &c.requested_scopes, granted);
+            if !missing.is_empty() {
+                let e = Error::ScopesMissing(missing.clone());
+                self.store
+                    .with(|db| db.mark_needs_reauth(&c.id, &e, Some(&missing)))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn refresh_with_retries(&self, conn: &Connection, tokens: &TokenSet) -> Result<TokenSet> {
         let Some(refresh_token) = tokens.refresh_token.clone() else {
             return Err(Error::NeedsReauth(
@@ -305,18 +330,18 @@ impl Keyport {
                         signed_in_at: tokens.signed_in_at,
                     };
                     // Persist (a rotated refresh token!) before anyone uses it.
-                    let (id, set) = (conn.id.clone(), fresh.clone());
+                    let (id, set) = (conn.holder().to_string(), fresh.clone());
                     self.secrets.run(move |s| s.set_tokens(&id, &set)).await?;
                     crash_point("refresh.tokens_stored");
                     self.store
                         .with(|db| db.record_refresh_ok(&conn.id, &granted))?;
                     crash_point("refresh.recorded");
+                    if reply.scopes.is_some() {
+                        self.mark_scopes_lost(conn, &granted)?;
+                    }
                     let missing = missing_scopes(&integration, &conn.requested_scopes, &granted);
                     if reply.scopes.is_some() && !missing.is_empty() {
-                        let e = Error::ScopesMissing(missing.clone());
-                        self.store
-                            .with(|db| db.mark_needs_reauth(&conn.id, &e, Some(&missing)))?;
-                        return Err(e);
+                        return Err(Error::ScopesMissing(missing));
                     }
                     tracing::info!(connection = %conn.id, "access token refreshed");
                     return Ok(fresh);

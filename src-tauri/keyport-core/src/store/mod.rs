@@ -27,6 +27,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/003_endpoint_trust.sql")),
         M::up(include_str!("migrations/004_usage.sql")),
         M::up(include_str!("migrations/005_no_failed_rows.sql")),
+        M::up(include_str!("migrations/006_grants.sql")),
     ])
 }
 
@@ -143,12 +144,77 @@ pub struct Connection {
     /// No refresh before this time (ms) after transient failures.
     pub retry_after: Option<i64>,
     pub last_refreshed_at: Option<i64>,
+    /// The account grant this integration is enabled on (its tokens, its
+    /// status); `None` until the first sign-in finishes.
+    pub grant_id: Option<String>,
+}
+
+impl Connection {
+    /// Whose keyring entry holds this connection's tokens: its grant's.
+    pub fn holder(&self) -> &str {
+        self.grant_id.as_deref().unwrap_or(&self.id)
+    }
 }
 
 const CONNECTION_COLUMNS: &str = "id, integration, provider, status, label, subject, email, \
     display_name, requested_scopes, granted_scopes, missing_scopes, redirect_mode, profile, \
     last_error_code, last_error_message, last_checked_at, last_check_ok, created_at, updated_at, \
-    refresh_failures, retry_after, last_refreshed_at";
+    refresh_failures, retry_after, last_refreshed_at, grant_id";
+
+/// One account's grant to one OAuth client: one refresh token (the keyring
+/// entry `connection:<id>`), shared by the integrations enabled on it.
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
+pub struct Grant {
+    pub id: String,
+    pub provider: String,
+    /// Empty for a grant made before clients were recorded.
+    pub client_id: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Grant {
+    /// A grant made now.
+    pub fn new(
+        id: &str,
+        provider: &str,
+        client_id: &str,
+        subject: &str,
+        email: Option<&str>,
+    ) -> Grant {
+        let now = now_ms();
+        Grant {
+            id: id.to_string(),
+            provider: provider.to_string(),
+            client_id: client_id.to_string(),
+            subject: subject.to_string(),
+            email: email.map(String::from),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+const GRANT_COLUMNS: &str = "id, provider, client_id, subject, email, created_at, updated_at";
+
+impl Grant {
+    fn from_row(row: &Row) -> rusqlite::Result<Grant> {
+        Ok(Grant {
+            id: row.get(0)?,
+            provider: row.get(1)?,
+            client_id: row.get(2)?,
+            subject: row.get(3)?,
+            email: row.get(4)?,
+            created_at: row.get(5)?,
+            updated_at: row.get(6)?,
+        })
+    }
+}
+
+/// The rows that share `?1`'s grant (and `?1` itself), in SQL.
+const SAME_GRANT: &str = "(id = ?1 OR grant_id = (SELECT grant_id FROM connections WHERE id = ?1))";
 
 fn json_list(row: &Row, idx: usize) -> rusqlite::Result<Vec<String>> {
     let text: String = row.get(idx)?;
@@ -181,6 +247,7 @@ impl Connection {
             refresh_failures: row.get(19)?,
             retry_after: row.get(20)?,
             last_refreshed_at: row.get(21)?,
+            grant_id: row.get(22)?,
         })
     }
 }
@@ -334,6 +401,7 @@ pub struct Activation {
     pub missing_scopes: Vec<String>,
     pub profile: Option<serde_json::Value>,
     pub redirect_mode: RedirectMode,
+    pub grant_id: String,
 }
 
 /// The database. Cheap to clone; one SQLite connection behind a mutex.
@@ -450,8 +518,6 @@ impl Db<'_> {
         Ok(())
     }
 
-    /// A connection whose first sign-in failed turns `failed` (one that was
-    /// already connected keeps its status).
     /// Removes a connection whose first sign-in never finished: nothing is
     /// left in the list for an account that never signed in.
     pub fn forget_initiated_connection(&self, id: &str) -> Result<()> {
@@ -516,7 +582,7 @@ impl Db<'_> {
              requested_scopes = ?5, granted_scopes = ?6, missing_scopes = ?7, profile = ?8, \
              last_error_code = NULL, last_error_message = NULL, last_checked_at = ?9, \
              last_check_ok = 1, redirect_mode = ?10, refresh_failures = 0, retry_after = NULL, \
-             last_refreshed_at = ?9, updated_at = ?9 WHERE id = ?1",
+             last_refreshed_at = ?9, updated_at = ?9, grant_id = ?11 WHERE id = ?1",
             params![
                 id,
                 a.subject,
@@ -527,7 +593,8 @@ impl Db<'_> {
                 to_json(&a.missing_scopes),
                 a.profile.as_ref().map(|p| p.to_string()),
                 now_ms(),
-                a.redirect_mode
+                a.redirect_mode,
+                a.grant_id
             ],
         )?;
         if changed == 0 {
@@ -554,16 +621,136 @@ impl Db<'_> {
         Ok(())
     }
 
+    // ---- account grants ----
+
+    pub fn insert_grant(&self, g: &Grant) -> Result<()> {
+        self.conn.execute(
+            &format!("INSERT INTO grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            params![
+                g.id,
+                g.provider,
+                g.client_id,
+                g.subject,
+                g.email,
+                g.created_at,
+                g.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn grant(&self, id: &str) -> Result<Option<Grant>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?1"),
+                [id],
+                Grant::from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_grants(&self) -> Result<Vec<Grant>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {GRANT_COLUMNS} FROM grants ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([], Grant::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The grant an account has with `client_id` (or one made before
+    /// clients were recorded), the most recently used first.
+    pub fn grant_for_account(
+        &self,
+        provider: &str,
+        client_id: &str,
+        subject: &str,
+    ) -> Result<Option<Grant>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {GRANT_COLUMNS} FROM grants WHERE provider = ?1 AND subject = ?3 \
+                     AND client_id IN (?2, '') ORDER BY client_id = ?2 DESC, updated_at DESC LIMIT 1"
+                ),
+                [provider, client_id, subject],
+                Grant::from_row,
+            )
+            .optional()?)
+    }
+
+    /// How many grants Keyport holds for the account (any client).
+    pub fn grants_of_account(&self, provider: &str, subject: &str) -> Result<usize> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM grants WHERE provider = ?1 AND subject = ?2",
+            [provider, subject],
+            |r| r.get::<_, i64>(0),
+        )? as usize)
+    }
+
+    /// A sign-in on the grant: it is now known to be with `client_id`.
+    pub fn touch_grant(&self, id: &str, client_id: &str, email: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE grants SET client_id = ?2, email = COALESCE(?3, email), updated_at = ?4 WHERE id = ?1",
+            params![id, client_id, email, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The connections enabled on a grant.
+    pub fn connections_on_grant(&self, grant_id: &str) -> Result<Vec<Connection>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE grant_id = ?1 ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([grant_id], Connection::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn delete_grant(&self, id: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM grants WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// After a sign-in on the grant: each other integration on it gets the
+    /// scopes granted now, and turns `active` again unless scopes it needs
+    /// are still missing (`missing` holds them per connection id).
+    pub fn heal_grant(
+        &self,
+        grant_id: &str,
+        granted_scopes: &[String],
+        missing: &[(String, Vec<String>)],
+    ) -> Result<()> {
+        self.atomic(|db| {
+            for (id, missing) in missing {
+                let e = Error::ScopesMissing(missing.clone());
+                let (status, code, message) = if missing.is_empty() {
+                    ("active", None, None)
+                } else {
+                    ("needs_reauth", Some(e.code()), Some(e.to_string()))
+                };
+                db.conn.execute(
+                    "UPDATE connections SET status = ?3, granted_scopes = ?4, missing_scopes = ?5, \
+                     last_error_code = ?6, last_error_message = ?7, refresh_failures = 0, \
+                     retry_after = NULL, last_refreshed_at = ?8, updated_at = ?8 \
+                     WHERE id = ?1 AND grant_id = ?2",
+                    params![id, grant_id, status, to_json(granted_scopes), to_json(missing), code, message, now_ms()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
     // ---- health ----
 
     /// A refresh worked: back to `active` (from `degraded`), backoff cleared.
     pub fn record_refresh_ok(&self, id: &str, granted_scopes: &[String]) -> Result<()> {
         self.conn.execute(
-            "UPDATE connections SET status = CASE WHEN status = 'degraded' THEN 'active' ELSE status END, \
+            &format!("UPDATE connections SET status = CASE WHEN status = 'degraded' THEN 'active' ELSE status END, \
              granted_scopes = ?2, refresh_failures = 0, retry_after = NULL, last_refreshed_at = ?3, \
              last_error_code = CASE WHEN status = 'degraded' THEN NULL ELSE last_error_code END, \
              last_error_message = CASE WHEN status = 'degraded' THEN NULL ELSE last_error_message END, \
-             updated_at = ?3 WHERE id = ?1",
+             updated_at = ?3 WHERE {SAME_GRANT}"),
             params![id, to_json(granted_scopes), now_ms()],
         )?;
         Ok(())
@@ -583,22 +770,32 @@ impl Db<'_> {
     /// `retry_after`; the event log notes the change from `active`.
     pub fn record_transient(&self, id: &str, error: &Error, retry_after: i64) -> Result<()> {
         self.atomic(|db| {
-            let before: String =
-                db.conn.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
+            let before = db.statuses_on_grant(id)?;
             db.conn.execute(
-                "UPDATE connections SET status = CASE WHEN status = 'active' THEN 'degraded' ELSE status END, \
+                &format!("UPDATE connections SET status = CASE WHEN status = 'active' THEN 'degraded' ELSE status END, \
                  refresh_failures = refresh_failures + 1, retry_after = ?2, last_error_code = ?3, \
-                 last_error_message = ?4, updated_at = ?5 WHERE id = ?1",
+                 last_error_message = ?4, updated_at = ?5 WHERE {SAME_GRANT}"),
                 params![id, retry_after, error.code(), error.to_string(), now_ms()],
             )?;
-            if before == "active" {
-                db.append_event(Some(id), None, "degraded", Some(error.code()), Some(&error.to_string()))?;
+            for (row, _) in before.iter().filter(|(_, s)| s == "active") {
+                db.append_event(Some(row), None, "degraded", Some(error.code()), Some(&error.to_string()))?;
             }
             Ok(())
         })
     }
 
-    /// The provider no longer accepts the grant (or scopes are gone).
+    /// Each connection sharing `id`'s grant (and `id` itself) with its status.
+    fn statuses_on_grant(&self, id: &str) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT id, status FROM connections WHERE {SAME_GRANT}"
+        ))?;
+        let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The provider no longer accepts the grant: every integration on it
+    /// needs the person. With `missing_scopes`, only this connection lacks
+    /// what it needs (the others on the grant are not affected).
     pub fn mark_needs_reauth(
         &self,
         id: &str,
@@ -606,15 +803,23 @@ impl Db<'_> {
         missing_scopes: Option<&[String]>,
     ) -> Result<()> {
         self.atomic(|db| {
-            let before: String =
-                db.conn.query_row("SELECT status FROM connections WHERE id = ?1", [id], |r| r.get(0))?;
-            db.conn.execute(
-                "UPDATE connections SET status = 'needs_reauth', last_error_code = ?2, last_error_message = ?3, \
-                 missing_scopes = COALESCE(?4, missing_scopes), retry_after = NULL, updated_at = ?5 WHERE id = ?1",
-                params![id, error.code(), error.to_string(), missing_scopes.map(to_json), now_ms()],
-            )?;
-            if before != "needs_reauth" {
-                db.append_event(Some(id), None, "needs_reauth", Some(error.code()), Some(&error.to_string()))?;
+            let rows: Vec<(String, String)> = match missing_scopes {
+                Some(_) => db
+                    .statuses_on_grant(id)?
+                    .into_iter()
+                    .filter(|(row, _)| row == id)
+                    .collect(),
+                None => db.statuses_on_grant(id)?,
+            };
+            for (row, before) in rows {
+                db.conn.execute(
+                    "UPDATE connections SET status = 'needs_reauth', last_error_code = ?2, last_error_message = ?3, \
+                     missing_scopes = COALESCE(?4, missing_scopes), retry_after = NULL, updated_at = ?5 WHERE id = ?1",
+                    params![row, error.code(), error.to_string(), missing_scopes.map(to_json), now_ms()],
+                )?;
+                if before != "needs_reauth" {
+                    db.append_event(Some(&row), None, "needs_reauth", Some(error.code()), Some(&error.to_string()))?;
+                }
             }
             Ok(())
         })
@@ -637,12 +842,13 @@ impl Db<'_> {
 
     // ---- revocations owed ----
 
-    pub fn queue_revocation(&self, c: &Connection) -> Result<()> {
+    /// Owes the revocation of grant `holder`'s tokens (last used by `c`).
+    pub fn queue_revocation(&self, holder: &str, c: &Connection) -> Result<()> {
         let now = now_ms();
         self.conn.execute(
             "INSERT OR REPLACE INTO revocations (connection_id, integration, provider, email, attempts, \
              next_attempt, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
-            params![c.id, c.integration, c.provider, c.email, now],
+            params![holder, c.integration, c.provider, c.email, now],
         )?;
         Ok(())
     }
