@@ -5,7 +5,8 @@
 // ana@firm.example" → the Connections list → Check now → Disconnect (revoked
 // at the provider) → the CLI sees nothing left. Then once more with the
 // deep-link return (Advanced), delivered by a second `keyport <url>` process
-// through single-instance forwarding.
+// through single-instance forwarding; then "Add Google Calendar" on that
+// account: one more sign-in, one account grant with two integrations.
 //
 // Leaves docs/screenshots/waiting.png and docs/screenshots/connected.png.
 
@@ -69,20 +70,24 @@ async function startFakeProvider(marker) {
   return { proc, ...info };
 }
 
-/** Points the built-in Gmail entry at the fake provider (user catalog file, field by field). */
+/** Points the built-in Gmail and Google Calendar entries at the fake provider (user catalog file, field by field). */
 function writeCatalog(configDir, base) {
+  const entry = (id, check) => [
+    '[[integration]]',
+    `id = "${id}"`,
+    `authorize_url = "${base}/authorize"`,
+    `issuer = "${base}"`,
+    `token_url = "${base}/token"`,
+    `revocation_url = "${base}/revoke"`,
+    `userinfo_url = "${base}/userinfo"`,
+    `check_url = "${base}${check}"`,
+    '',
+  ];
   fs.writeFileSync(
     path.join(configDir, 'integrations.toml'),
     [
-      '[[integration]]',
-      'id = "gmail"',
-      `authorize_url = "${base}/authorize"`,
-      `issuer = "${base}"`,
-      `token_url = "${base}/token"`,
-      `revocation_url = "${base}/revoke"`,
-      `userinfo_url = "${base}/userinfo"`,
-      `check_url = "${base}/gmail/v1/users/me/profile"`,
-      '',
+      ...entry('gmail', '/gmail/v1/users/me/profile'),
+      ...entry('google-calendar', '/calendar/v3/users/me/calendarList?maxResults=1'),
     ].join('\n'),
   );
 }
@@ -246,8 +251,10 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     assert.equal(set.status, 0, `keyport client set failed:\n${set.stderr}`);
   }
   // The catalog points Gmail at the fake provider: its writer confirms it.
-  const trust = cli(dirs, ['client', 'trust', 'gmail', '--yes']);
-  assert.equal(trust.status, 0, `keyport client trust failed:\n${trust.stderr}`);
+  for (const id of ['gmail', 'google-calendar']) {
+    const trust = cli(dirs, ['client', 'trust', id, '--yes']);
+    assert.equal(trust.status, 0, `keyport client trust ${id} failed:\n${trust.stderr}`);
+  }
   const browser = writeBrowserScript(dirs);
 
   // 2. The app, with $BROWSER pointing at the script.
@@ -306,7 +313,7 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     const confirm = await waitForText(session, '[data-testid="disconnect-dialog"]', `Disconnect ${ACCOUNT}?`, {
       what: 'the disconnect dialog',
     });
-    assert.match(confirm, /Keyport will revoke its access at Google and delete the tokens from this computer\./);
+    assert.match(confirm, /Gmail for ana@firm\.example stops working, and Keyport's access to ana@firm\.example is revoked\./);
     started = Date.now();
     await click(session, buttonNamed('Disconnect', '//dialog'));
     const result = await waitForText(session, '[data-testid="disconnect-result"]', 'Disconnected', { what: 'the disconnect result' });
@@ -334,8 +341,37 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     assert.equal(again.length, 1);
     assert.equal(again[0].redirect_mode, 'deep-link');
     assert.equal(again[0].status, 'active');
-    const gone = cli(dirs, ['disconnect', again[0].id]);
-    assert.equal(gone.status, 0, `keyport disconnect: ${gone.stderr}`);
+
+    // 9. Add Google Calendar to the same account: one more sign-in, on its grant.
+    await click(session, buttonNamed('See connections', '//dialog'));
+    await waitForText(session, 'section.account', `${ACCOUNT} · Google`, { what: 'the account group' });
+    await click(session, buttonNamed('Add Google Calendar', '//section[contains(@class, "account")]'));
+    await waitForText(session, '[data-testid="connect-dialog"]', `Add Google Calendar to ${ACCOUNT}`, {
+      what: 'the add dialog',
+    });
+    await click(session, buttonNamed('Continue in browser', '//dialog'));
+    await waitForText(session, '[data-testid="connect-dialog"]', `Connected as ${ACCOUNT}`, {
+      timeout: 30_000,
+      what: 'the connect dialog',
+    });
+    await click(session, buttonNamed('See connections', '//dialog'));
+    const group = await waitForText(session, 'section.account', 'Google Calendar', { what: 'the account group' });
+    assert.match(group, /Gmail/, `Gmail and Calendar under one account: ${group}`);
+    const groups = await execute(session, "return document.querySelectorAll('section.account').length;");
+    assert.equal(groups, 1, 'one account');
+    const rowsInGroup = await execute(
+      session,
+      "return document.querySelector('section.account').querySelectorAll('[data-testid=\"connection-row\"]').length;",
+    );
+    assert.equal(rowsInGroup, 2, 'two integrations on it');
+    const both = JSON.parse(cli(dirs, ['list', '--json']).stdout);
+    assert.equal(both.length, 2);
+    assert.equal(both[0].grant_id, both[1].grant_id, 'one grant');
+    const check = cli(dirs, ['check', both.find((c) => c.integration === 'google-calendar').id]);
+    assert.equal(check.status, 0, `Calendar checks at the provider: ${check.stderr}`);
+    const gone = cli(dirs, ['disconnect', ACCOUNT, '--account']);
+    assert.equal(gone.status, 0, `keyport disconnect --account: ${gone.stderr}`);
+    assert.match(gone.stderr, /Gmail and Google Calendar for ana@firm\.example stop working/, gone.stderr);
     t.diagnostic(`timings: ${JSON.stringify(timings)}`);
   } catch (e) {
     e.message += context(dirs, driver, browser);

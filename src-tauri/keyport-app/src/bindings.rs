@@ -3,7 +3,7 @@
 //! below fails when it is stale, and `make bindings` writes it anew.
 
 use keyport_core::catalog::{RedirectMode, ScopePreset};
-use keyport_core::revocation::{Disconnected, Revocation};
+use keyport_core::revocation::{DisconnectPlan, Disconnected, Revocation};
 use keyport_core::service::{ClientSource, ClientSummary, IntegrationSummary, Settings};
 use keyport_core::store::{Connection, Event, OAuthClient, Status, Usage};
 use ts_rs::{Config, TS};
@@ -33,6 +33,7 @@ fn typescript() -> String {
         decl::<Connection>(&cfg),
         decl::<Revocation>(&cfg),
         decl::<Disconnected>(&cfg),
+        decl::<DisconnectPlan>(&cfg),
         decl::<Event>(&cfg),
         decl::<Usage>(&cfg),
         decl::<OAuthClient>(&cfg),

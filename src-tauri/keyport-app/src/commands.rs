@@ -143,12 +143,14 @@ pub async fn start_connect<R: Runtime>(
     preset: Option<String>,
     scopes: Option<Vec<String>>,
     redirect: Option<RedirectMode>,
+    account: Option<String>,
 ) -> Result<StartedConnect> {
     let kp = state.keyport()?.clone();
     let opts = ConnectOptions {
         preset,
         scopes,
         redirect,
+        account,
         ..Default::default()
     };
     let started = kp.initiate(&integration, opts).await?;
@@ -266,13 +268,31 @@ pub async fn check_connection<R: Runtime>(
     result
 }
 
+/// What disconnecting would stop (with `account`: removing the account).
+#[tauri::command]
+pub fn disconnect_plan(
+    state: State<'_, AppState>,
+    connection_id: String,
+    account: bool,
+) -> Result<keyport_core::revocation::DisconnectPlan> {
+    state.keyport()?.disconnect_plan(&connection_id, account)
+}
+
+/// Disconnects one integration, or with `account` the whole account (every
+/// integration on its sign-in, revoked once).
 #[tauri::command]
 pub async fn disconnect_connection<R: Runtime>(
     app: AppHandle<R>,
     state: State<'_, AppState>,
     connection_id: String,
+    account: Option<bool>,
 ) -> Result<keyport_core::revocation::Disconnected> {
-    let done = state.keyport()?.disconnect(&connection_id).await?;
+    let kp = state.keyport()?;
+    let done = if account == Some(true) {
+        kp.remove_account(&connection_id).await?
+    } else {
+        kp.disconnect(&connection_id).await?
+    };
     crate::shell::connections_changed(&app);
     Ok(done)
 }

@@ -179,6 +179,10 @@ fn the_real_commands_reply_without_secrets() {
     ok("connection_events", c.clone());
     ok("connection_usage", c.clone());
     ok(
+        "disconnect_plan",
+        json!({"connectionId": id, "account": false}),
+    );
+    ok(
         "rename_connection",
         json!({"connectionId": id, "label": "Work"}),
     );

@@ -172,6 +172,7 @@ pub(crate) fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         commands::import_client_json,
         commands::connection_events,
         commands::connection_usage,
+        commands::disconnect_plan,
         commands::rename_connection,
         commands::reconnect_connection,
         commands::grant_access,

@@ -46,6 +46,7 @@ describe('commands', () => {
       preset: null,
       scopes: null,
       redirect: null,
+      account: null,
     });
     await api.startConnect('gmail', { preset: 'send', redirect: 'deep-link' });
     expect(invoke).toHaveBeenLastCalledWith('start_connect', {
@@ -53,6 +54,7 @@ describe('commands', () => {
       preset: 'send',
       scopes: null,
       redirect: 'deep-link',
+      account: null,
     });
     await api.startConnect('gmail', { scopes: ['a', 'b'] });
     expect(invoke).toHaveBeenLastCalledWith('start_connect', {
@@ -60,6 +62,15 @@ describe('commands', () => {
       preset: null,
       scopes: ['a', 'b'],
       redirect: null,
+      account: null,
+    });
+    await api.startConnect('google-calendar', { account: 'c1' });
+    expect(invoke).toHaveBeenLastCalledWith('start_connect', {
+      integration: 'google-calendar',
+      preset: null,
+      scopes: null,
+      redirect: null,
+      account: 'c1',
     });
   });
 

@@ -12,6 +12,7 @@ import type {
   Connection,
   ConnectionEvent,
   ConnectStarted,
+  DisconnectPlan,
   Disconnected,
   ErrorCode,
   FlowEvent,
@@ -32,6 +33,8 @@ export interface ConnectOptions {
   scopes?: string[] | null;
   /** `null` uses the integration's default mode. */
   redirect?: RedirectMode | null;
+  /** Add the integration to this account (a connection id on it): one sign-in, one grant. */
+  account?: string | null;
 }
 
 export const FLOW_EVENT = 'keyport://flow';
@@ -119,6 +122,7 @@ export function startConnect(integration: string, options: ConnectOptions = {}):
     preset: options.preset ?? null,
     scopes: options.scopes ?? null,
     redirect: options.redirect ?? null,
+    account: options.account ?? null,
   });
 }
 
@@ -181,8 +185,14 @@ export function grantAccess(
 }
 
 /** Revoke a connection's access at the provider (or queue that), delete its tokens and its row. */
-export function disconnectConnection(connectionId: string): Promise<Disconnected> {
-  return call<Disconnected>('disconnect_connection', { connectionId });
+/** What disconnecting would stop and keep (with `account`: removing the whole account). */
+export function disconnectPlan(connectionId: string, account = false): Promise<DisconnectPlan> {
+  return call<DisconnectPlan>('disconnect_plan', { connectionId, account });
+}
+
+/** Disconnects one integration; with `account`, every integration of the account (revoked once). */
+export function disconnectConnection(connectionId: string, account = false): Promise<Disconnected> {
+  return call<Disconnected>('disconnect_connection', account ? { connectionId, account } : { connectionId });
 }
 
 export function listClients(): Promise<OAuthClient[]> {

@@ -35,6 +35,25 @@ retry_after: number | null, last_refreshed_at: number | null,
 grant_id: string | null, };
 export type Revocation = "revoked" | "queued" | "not_supported" | "failed" | "nothing_to_revoke";
 export type Disconnected = { connection_id: string, email: string | null, revocation: Revocation, message: string, };
+export type DisconnectPlan = { connection_id: string, 
+/**
+ * The integration's name ("Gmail").
+ */
+integration: string, account: string | null, 
+/**
+ * The account's other integrations, which keep working: they share
+ * its sign-in ("Google Calendar").
+ */
+keeps: Array<string>, 
+/**
+ * Whether Keyport's access is revoked at the provider (when nothing
+ * else uses the account's sign-in).
+ */
+revokes: boolean, 
+/**
+ * One sentence saying what stops working and what does not.
+ */
+summary: string, };
 export type ConnectionEvent = { id: number, connection_id: string | null, integration: string | null, at: number, kind: string, code: string | null, message: string | null, };
 export type Usage = { connection_id: string, at: number, 
 /**

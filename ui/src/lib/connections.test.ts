@@ -3,11 +3,13 @@ import type { Connection, IntegrationSummary } from './api';
 import {
   accessInWords,
   accountName,
+  addableTo,
   attentionReason,
   countByFilter,
   eventInWords,
   eventTone,
   filterConnections,
+  groupByAccount,
   healthOf,
   humanizeKey,
   lastCheckedInWords,
@@ -245,5 +247,35 @@ describe('usedByInWords', () => {
     expect(usedByInWords([use('neomutt', 2), use('python3', 30), use('neomutt', 60), use(null, 90)], now)).toBe(
       'neomutt, 2 min ago; also python3, an unknown program',
     );
+  });
+});
+
+describe('accounts', () => {
+  const calendar = { id: 'google-calendar', provider: 'google', configured: true };
+  const drive = { id: 'google-drive', provider: 'google', configured: false };
+  const outlook = { id: 'outlook', provider: 'microsoft', configured: true };
+
+  it('groups the integrations of one sign-in under their account, in list order', () => {
+    const rows = [
+      connection({ id: 'bo-gmail', email: 'bo@firm.example', grant_id: 'g-bo' }),
+      connection({ id: 'ana-gmail', grant_id: 'g-ana' }),
+      connection({ id: 'ana-cal', integration: 'google-calendar', grant_id: 'g-ana' }),
+      connection({ id: 'new', status: 'initiated', subject: null, email: null, display_name: null, grant_id: null }),
+    ];
+    const groups = groupByAccount(rows);
+    expect(groups.map((g) => [g.key, g.account, g.connections.map((c) => c.id)])).toEqual([
+      ['g-bo', 'bo@firm.example', ['bo-gmail']],
+      ['g-ana', 'ana@firm.example', ['ana-gmail', 'ana-cal']],
+      ['new', 'Unknown account', ['new']],
+    ]);
+  });
+
+  it('offers what the account lacks from its provider, set up here', () => {
+    const [ana] = groupByAccount([connection({ grant_id: 'g' })]);
+    expect(addableTo(ana!, [calendar, drive, outlook, { id: 'gmail', provider: 'google', configured: true }])).toEqual([
+      calendar,
+    ]);
+    const [pending] = groupByAccount([connection({ status: 'initiated', subject: null, grant_id: null })]);
+    expect(addableTo(pending!, [calendar])).toEqual([]);
   });
 });

@@ -71,6 +71,44 @@ export function sortConnections(connections: readonly Connection[]): Connection[
   );
 }
 
+/** One account's sign-in (its grant) with the integrations enabled on it. */
+export interface AccountGroup {
+  /** The grant id (a connection's own id before its first sign-in finished). */
+  key: string;
+  account: string;
+  provider: string;
+  connections: Connection[];
+}
+
+/**
+ * Connections grouped by account, the way GNOME Online Accounts shows Mail and
+ * Calendar under one Google account: groups keep the order of their first row
+ * in `sorted`, rows keep theirs within a group.
+ */
+export function groupByAccount(sorted: readonly Connection[]): AccountGroup[] {
+  const groups = new Map<string, AccountGroup>();
+  for (const c of sorted) {
+    const key = c.grant_id ?? c.id;
+    let group = groups.get(key);
+    if (!group) {
+      group = { key, account: accountName(c), provider: c.provider, connections: [] };
+      groups.set(key, group);
+    }
+    group.connections.push(c);
+  }
+  return [...groups.values()];
+}
+
+/** Integrations of the group's provider the account does not have yet ("Add Calendar"). */
+export function addableTo<T extends { id: string; provider: string; configured: boolean }>(
+  group: AccountGroup,
+  integrations: readonly T[],
+): T[] {
+  if (group.connections.every((c) => c.subject === null)) return [];
+  const have = new Set(group.connections.map((c) => c.integration));
+  return integrations.filter((i) => i.provider === group.provider && i.configured && !have.has(i.id));
+}
+
 export type HealthFilter = 'all' | 'attention' | 'trouble' | 'active' | 'failed';
 
 export const FILTERS: { id: HealthFilter; label: string }[] = [

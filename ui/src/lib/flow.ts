@@ -25,7 +25,7 @@ export function parseScopes(text: string): string[] {
 export function connectOptions(
   integration: IntegrationSummary,
   choice: { preset: string | null; redirect: RedirectMode; customScopes: string },
-): Required<ConnectOptions> {
+): Required<Omit<ConnectOptions, 'account'>> {
   const scopes = parseScopes(choice.customScopes);
   return {
     preset: scopes.length > 0 ? null : choice.preset,

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { Connection, Disconnected, FlowEvent } from '../../src/lib/api';
-import { backend, connection, connections, started } from './fixtures';
+import { backend, connection, connections, plan, started } from './fixtures';
 import { argsOf, browserSession, calls, docsScreenshot, emit, isFocused, reply, screenshot } from './session';
 
 const { open } = browserSession('actions');
@@ -186,8 +186,11 @@ describe('Disconnect', () => {
     await detail(page).getByRole('button', { name: 'Disconnect' }).click();
     await dialog(page).waitFor();
     await expect(dialog(page).getByRole('heading').innerText()).resolves.toBe('Disconnect ana@firm.example?');
+    // The backend's plan: Ana's Calendar shares the sign-in and keeps working.
+    await expect.poll(() => page.getByTestId('disconnect-plan').innerText()).toBe(plan.summary);
+    expect(await argsOf(page, 'disconnect_plan')).toEqual([{ connectionId: 'conn-1', account: false }]);
     expect(await text(page)).toContain(
-      'Keyport will revoke its access at Google and delete the tokens from this computer.',
+      'Google Calendar keeps working',
     );
     // The safe choice has the focus.
     await expect(page.evaluate(() => document.activeElement?.textContent?.trim())).resolves.toBe('Cancel');
@@ -201,7 +204,50 @@ describe('Disconnect', () => {
     await page.keyboard.press('Escape');
     await expect.poll(() => dialog(page).count()).toBe(0);
     expect(await calls(page, 'disconnect_connection')).toEqual([]);
-    expect(await rowIds(page)).toEqual(['conn-4', 'conn-3', 'conn-1', 'conn-2']);
+    expect(await rowIds(page)).toEqual(['conn-4', 'conn-1', 'conn-3', 'conn-2']);
+  });
+
+  it('removes a whole account: says what stops, and every row of it goes', async () => {
+    const whole = {
+      ...plan,
+      connection_id: 'conn-4',
+      integration: 'Google Calendar and Gmail',
+      keeps: [],
+      revokes: true,
+      summary:
+        "Google Calendar and Gmail for ana@firm.example stop working, and Keyport's access to ana@firm.example is revoked.",
+    };
+    const page = await open(
+      backend({ list_connections: { ok: connections }, disconnect_plan: { ok: whole }, disconnect_connection: { hold: true } }),
+      { hash: '#/connections' },
+    );
+    const ana = page.locator('section.account').first();
+    await ana.getByRole('button', { name: 'Remove account' }).click();
+    await dialog(page).waitFor();
+    await expect(dialog(page).getByRole('heading').innerText()).resolves.toBe('Remove ana@firm.example?');
+    await expect.poll(() => page.getByTestId('disconnect-plan').innerText()).toBe(whole.summary);
+    expect(await argsOf(page, 'disconnect_plan')).toEqual([{ connectionId: 'conn-4', account: true }]);
+    await dialog(page).getByRole('button', { name: 'Remove account' }).click();
+    await reply(page, 'disconnect_connection', { ok: { ...done, connection_id: 'conn-4' } });
+    await reply(page, 'list_connections', { ok: connections.filter((c) => c.email !== 'ana@firm.example') });
+    await page.evaluate(() => window.__keyportTest!.release('disconnect_connection'));
+    await expect.poll(() => dialog(page).count()).toBe(0);
+    expect(await argsOf(page, 'disconnect_connection')).toEqual([{ connectionId: 'conn-4', account: true }]);
+    expect(await rowIds(page)).toEqual(['conn-3', 'conn-2']);
+  });
+
+  it('adds Google Calendar to an account with one more sign-in on it', async () => {
+    const page = await open(backend({ list_connections: { ok: connections } }), { hash: '#/connections' });
+    const zoe = page.locator('section.account').nth(1);
+    await zoe.getByRole('button', { name: 'Add Google Calendar' }).click();
+    await dialog(page).waitFor();
+    await expect(dialog(page).getByRole('heading').innerText()).resolves.toBe(
+      'Add Google Calendar to zoe@client-co.example',
+    );
+    await dialog(page).getByRole('button', { name: 'Continue in browser' }).click();
+    await expect.poll(() => argsOf(page, 'start_connect')).toEqual([
+      { integration: 'google-calendar', preset: 'read', scopes: null, redirect: null, account: 'conn-3' },
+    ]);
   });
 
   it('on confirm, disconnects, removes the row and shows what the backend said', async () => {
@@ -282,7 +328,7 @@ describe('Health and keyboard', () => {
   it('shows a degraded connection as “Having trouble”, not counted as needing attention', async () => {
     const page = await open(backend({ list_connections: { ok: [...connections, shaky] } }), { hash: '#/connections' });
     await row(page, 'conn-5').waitFor();
-    expect(await rowIds(page)).toEqual(['conn-4', 'conn-3', 'conn-5', 'conn-1', 'conn-2']);
+    expect(await rowIds(page)).toEqual(['conn-4', 'conn-1', 'conn-3', 'conn-5', 'conn-2']);
     await expect(row(page, 'conn-5').getAttribute('data-health')).resolves.toBe('trouble');
     const line = await row(page, 'conn-5').innerText();
     expect(line).toContain('Having trouble');

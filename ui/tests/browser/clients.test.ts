@@ -295,7 +295,7 @@ describe('Test sign-in', () => {
     await expect(dialog.getByRole('heading', { name: 'Connect Gmail' }).count()).resolves.toBe(1);
     await dialog.getByRole('button', { name: 'Continue in browser' }).click();
     await expect.poll(() => argsOf(page, 'start_connect')).toEqual([
-      { integration: 'gmail', preset: 'read', scopes: null, redirect: null },
+      { integration: 'gmail', preset: 'read', scopes: null, redirect: null, account: null },
     ]);
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await expect.poll(() => dialog.count()).toBe(0);

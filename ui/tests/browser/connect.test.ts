@@ -45,7 +45,7 @@ describe('Connect dialog', () => {
     await dialog(page).getByRole('button', { name: 'Continue in browser' }).click();
     await dialog(page).getByText('Waiting for you to finish in your browser…').first().waitFor();
     expect(await argsOf(page, 'start_connect')).toEqual([
-      { integration: 'gmail', preset: 'send', scopes: null, redirect: null },
+      { integration: 'gmail', preset: 'send', scopes: null, redirect: null, account: null },
     ]);
     expect(await text(page)).not.toContain('couldn’t open your browser');
     await screenshot(page, 'waiting.png');
@@ -65,7 +65,7 @@ describe('Connect dialog', () => {
     await dialog(page).getByRole('button', { name: 'Continue in browser' }).click();
     await dialog(page).getByText('Waiting for you to finish in your browser…').first().waitFor();
     expect(await argsOf(page, 'start_connect')).toEqual([
-      { integration: 'gmail', preset: null, scopes: ['https://x.example/a', 'b', 'c'], redirect: 'deep-link' },
+      { integration: 'gmail', preset: null, scopes: ['https://x.example/a', 'b', 'c'], redirect: 'deep-link', account: null },
     ]);
   });
 

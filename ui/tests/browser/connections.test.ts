@@ -26,14 +26,27 @@ describe('Connections view', () => {
   it('lists needs-attention rows first, with account, label, status, access and last check', async () => {
     const page = await open(backend({ list_connections: { ok: connections } }), { hash: '#/connections' });
     await openList(page);
-    // conn-4 lacks calendar access and conn-3 must sign in again: both need attention, by account.
-    expect(await rowIds(page)).toEqual(['conn-4', 'conn-3', 'conn-1', 'conn-2']);
+    // conn-4 lacks calendar access and conn-3 must sign in again: both need attention. Ana's
+    // Gmail (conn-1) shares conn-4's Google sign-in, so it sits under the same account.
+    expect(await rowIds(page)).toEqual(['conn-4', 'conn-1', 'conn-3', 'conn-2']);
     expect(await rows(page).evaluateAll((els) => els.map((el) => el.getAttribute('data-health')))).toEqual([
       'attention',
+      'active',
       'attention',
       'active',
-      'active',
     ]);
+    const accounts = page.locator('section.account');
+    await expect(accounts.evaluateAll((els) => els.map((el) => el.getAttribute('aria-label')))).resolves.toEqual([
+      'ana@firm.example · Google',
+      'zoe@client-co.example · Google',
+      'billing@firm.example · Google',
+    ]);
+    const ana = accounts.first();
+    await expect(ana.locator('[data-connection]').count()).resolves.toBe(2);
+    // What the account lacks is offered on it; Drive is not set up here.
+    await expect(ana.getByRole('button', { name: 'Add Google Calendar' }).count()).resolves.toBe(0);
+    await expect(accounts.nth(1).getByRole('button', { name: 'Add Google Calendar' }).count()).resolves.toBe(1);
+    await expect(ana.getByRole('button', { name: 'Remove account' }).count()).resolves.toBe(1);
 
     const reauth = await row(page, 'conn-3').innerText();
     expect(reauth).toContain('zoe@client-co.example');
@@ -41,11 +54,11 @@ describe('Connections view', () => {
     expect(reauth).toContain('Google no longer accepts this sign-in.');
     expect(reauth).toContain('Check failed yesterday');
 
-    const ana = await row(page, 'conn-1').innerText();
-    expect(ana).toContain('Active');
-    expect(ana).toContain('Gmail');
-    expect(ana).toContain('Read only');
-    expect(ana).toContain('Checked 5 min ago');
+    const gmail = await row(page, 'conn-1').innerText();
+    expect(gmail).toContain('Active');
+    expect(gmail).toContain('Gmail');
+    expect(gmail).toContain('Read only');
+    expect(gmail).toContain('Checked 5 min ago');
 
     const billing = await row(page, 'conn-2').innerText();
     expect(billing).toContain('Shared billing inbox');
@@ -81,7 +94,7 @@ describe('Connections view', () => {
     const list = [...connections, connection({ id: 'conn-5', email: 'old@firm.example', status: 'failed', last_error_message: 'You declined access.' })];
     const page = await open(backend({ list_connections: { ok: list } }), { hash: '#/connections' });
     await openList(page);
-    expect(await rowIds(page)).toEqual(['conn-4', 'conn-3', 'conn-1', 'conn-2', 'conn-5']);
+    expect(await rowIds(page)).toEqual(['conn-4', 'conn-1', 'conn-3', 'conn-2', 'conn-5']);
     await expect(page.getByRole('radio', { name: 'Needs attention (2)' }).count()).resolves.toBe(1);
     await filterBy(page, 'Needs attention');
     await expect.poll(() => rowIds(page)).toEqual(['conn-4', 'conn-3']);

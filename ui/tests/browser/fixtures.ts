@@ -2,6 +2,7 @@ import type {
   ClientSummary,
   Connection,
   ConnectionEvent,
+  DisconnectPlan,
   BackendDiagnostics,
   ConnectStarted,
   IntegrationSummary,
@@ -190,6 +191,8 @@ export const connections: Connection[] = [
   }),
   connection({
     id: 'conn-4',
+    // Ana's Calendar is on the same Google sign-in as her Gmail (conn-1).
+    grant_id: 'conn-1',
     integration: 'google-calendar',
     email: 'ana@firm.example',
     subject: '1001',
@@ -240,6 +243,17 @@ export const backendDiagnostics: BackendDiagnostics = {
   pending_revocations: 2,
 };
 
+/** What disconnecting Ana's Gmail would do: her Calendar shares the sign-in. */
+export const plan: DisconnectPlan = {
+  connection_id: 'conn-1',
+  integration: 'Gmail',
+  account: 'ana@firm.example',
+  keeps: ['Google Calendar'],
+  revokes: false,
+  summary:
+    "Gmail for ana@firm.example stops working. Google Calendar keeps working: they share the account's sign-in, which is not revoked.",
+};
+
 /** The mocked backend as a fresh install with Google's client set up. */
 export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig {
   return {
@@ -253,6 +267,7 @@ export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig
       cancel_connect: { ok: null },
       connection_events: { ok: events },
       connection_usage: { ok: usage },
+      disconnect_plan: { ok: plan },
       get_settings: { ok: settings },
       diagnostics: { ok: backendDiagnostics },
       open_data_folder: { ok: null },

@@ -24,6 +24,9 @@ pub struct ConnectOptions {
     /// Scopes asked for besides the connection's own: a sign-in on an
     /// account grant also asks for what its other integrations need.
     pub also_scopes: Vec<String>,
+    /// Add the integration to this account (a connection id or email on
+    /// it): the sign-in is hinted to that account and lands on its grant.
+    pub account: Option<String>,
 }
 
 /// A started flow as the caller may show it: `{connection_id, auth_url}` as

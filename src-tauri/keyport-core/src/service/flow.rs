@@ -41,8 +41,26 @@ pub const FLOW_LIFETIME: Duration = Duration::from_secs(10 * 60);
 impl Keyport {
     /// Starts a connection: creates the row (`initiated`), persists the flow
     /// (verifier in the keyring) and returns the authorization URL.
-    pub async fn initiate(&self, integration_id: &str, opts: ConnectOptions) -> Result<SignIn> {
+    pub async fn initiate(&self, integration_id: &str, mut opts: ConnectOptions) -> Result<SignIn> {
         let integration = self.integration(integration_id)?.clone();
+        if let Some(account) = opts.account.take() {
+            // "Add Calendar" on an account: incremental authorization on
+            // its grant, asking for what its integrations have too.
+            let on = self.get(&account)?;
+            if on.provider != integration.provider {
+                return Err(Error::InvalidInput(format!(
+                    "{} is not a {} account",
+                    on.email.as_deref().unwrap_or(&on.id),
+                    integration.name
+                )));
+            }
+            opts.login_hint = opts.login_hint.or(on.email.clone());
+            if let Some(grant) = &on.grant_id {
+                for c in self.store.with(|db| db.connections_on_grant(grant))? {
+                    opts.also_scopes.extend(c.requested_scopes);
+                }
+            }
+        }
         let mode = self.redirect_mode(&integration, opts.redirect)?;
         let scopes = match (&opts.scopes, &opts.preset) {
             (Some(s), _) if !s.is_empty() => s.clone(),
