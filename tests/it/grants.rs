@@ -63,6 +63,23 @@ async fn gmail_and_calendar_for_one_account_are_one_grant() {
     }
     assert_eq!(env.provider.requests(Endpoint::GmailProfile), 2);
     assert_eq!(env.provider.requests(Endpoint::CalendarList), 2);
+    // A mail client set up with the address keeps getting the account's
+    // token (the two share it); a command that acts on one integration
+    // asks which.
+    let token = env.cli(&["token", "ana@firm.example", "--json"]);
+    assert!(token.status.success(), "{}", stderr(&token));
+    let json: serde_json::Value = serde_json::from_slice(&token.stdout).unwrap();
+    assert_eq!(json["connection"], gmail.id.as_str());
+    assert!(env
+        .provider
+        .access_token_valid(json["access_token"].as_str().unwrap()));
+    let which = env.cli(&["disconnect", "ana@firm.example"]);
+    assert_eq!(which.status.code(), Some(1));
+    assert!(
+        stderr(&which).contains("2 connections use ana@firm.example"),
+        "{}",
+        stderr(&which)
+    );
     assert_invariants(&env, &kp);
     env.assert_no_secrets_leaked();
 }

@@ -138,6 +138,26 @@ impl Keyport {
         self.store.with(|db| db.usage(id.as_deref(), limit))
     }
 
+    /// The connection whose token `id_or_email` asks for. An account's
+    /// integrations share one grant and so one token: its email names them
+    /// all (the first connected answers), so a mail client set up with the
+    /// address keeps working when Calendar is added to the account.
+    fn token_holder(&self, id_or_email: &str) -> Result<Connection> {
+        match self.get(id_or_email) {
+            Err(Error::InvalidInput(why)) => {
+                let found = self.store.with(|db| db.find_connections(id_or_email))?;
+                let one_grant = found
+                    .iter()
+                    .all(|c| c.grant_id.is_some() && c.grant_id == found[0].grant_id);
+                match found.into_iter().min_by_key(|c| c.created_at) {
+                    Some(first) if one_grant => Ok(first),
+                    _ => Err(Error::InvalidInput(why)),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// A valid access token for the connection (by id or email), refreshed
     /// when it expires within [`REFRESH_MARGIN`].
     pub async fn access_token(&self, id_or_email: &str) -> Result<Secret> {
@@ -154,7 +174,7 @@ impl Keyport {
         kind: &str,
         requester: Option<Program>,
     ) -> Result<IssuedToken> {
-        let conn = self.get(id_or_email)?;
+        let conn = self.token_holder(id_or_email)?;
         let tokens = self.token_for(&conn, None).await?;
         self.record_use(&conn.id, kind, requester)?;
         Ok(IssuedToken {
