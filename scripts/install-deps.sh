@@ -16,7 +16,8 @@ SUDO=""
 PACKAGES="build-essential pkg-config curl file libwebkit2gtk-4.1-dev librsvg2-dev
 libayatana-appindicator3-dev libssl-dev xvfb xauth dbus dbus-x11 webkit2gtk-driver
 xdg-utils desktop-file-utils libglib2.0-bin gnome-keyring chromium imagemagick rpm x11-utils
-python3 python3-venv python3-yaml procps dovecot-imapd"
+python3 python3-venv python3-yaml procps dovecot-imapd dovecot-submissiond
+msmtp neomutt isync libsasl2-modules-kdexoauth2 openssl"
 
 missing=""
 for p in $PACKAGES; do

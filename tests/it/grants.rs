@@ -315,3 +315,34 @@ async fn a_database_from_before_grants_opens_and_keeps_working() {
     assert_invariants(&env, &kp);
     env.assert_no_secrets_leaked();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_owed_for_an_account_connected_again_is_never_sent() {
+    let (env, kp) = Env::ready().await;
+    let old = connect_as(&env, &kp, "ana@firm.example").await;
+    // The provider is down when the account is removed: the revocation is owed.
+    env.provider
+        .set_fault(Endpoint::Revoke, Some(fake_provider::Fault::Status(503)));
+    let done = kp.disconnect(&old.id).await.unwrap();
+    assert_eq!(
+        done.revocation,
+        keyport_core::revocation::Revocation::Queued
+    );
+    // The person connects the account again: at Google, the same grant.
+    env.provider.clear_faults();
+    let again = connect_as(&env, &kp, "ana@firm.example").await;
+    env.provider.reset_counts();
+    env.sql("UPDATE revocations SET next_attempt = 0", []);
+    kp.retry_revocations().await.unwrap();
+    assert_eq!(
+        env.provider.requests(Endpoint::Revoke),
+        0,
+        "nothing revoked"
+    );
+    assert_eq!(kp.pending_revocations().unwrap(), 0);
+    expire_grant(&env, &again);
+    let out = env.cli(&["token", &again.id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_invariants(&env, &kp);
+    env.assert_no_secrets_leaked();
+}

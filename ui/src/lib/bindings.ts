@@ -33,7 +33,7 @@ retry_after: number | null, last_refreshed_at: number | null,
  * status); `None` until the first sign-in finishes.
  */
 grant_id: string | null, };
-export type Revocation = "revoked" | "queued" | "not_supported" | "failed" | "nothing_to_revoke";
+export type Revocation = "revoked" | "queued" | "not_supported" | "failed" | "nothing_to_revoke" | "kept";
 export type Disconnected = { connection_id: string, email: string | null, revocation: Revocation, message: string, };
 export type DisconnectPlan = { connection_id: string, 
 /**

@@ -472,25 +472,22 @@ impl Keyport {
         let grant = self.store.with(|db| {
             db.grant_for_account(&integration.provider, &creds.client_id, &identity.subject)
         })?;
-        // Which row the account lands in.
-        let existing = match &grant {
-            Some(g) => self.store.with(|db| {
-                Ok(db
-                    .connections_on_grant(&g.id)?
-                    .into_iter()
-                    .find(|c| c.integration == integration.id))
-            })?,
-            None => None,
-        };
+        // Which row the account lands in: the integration's row for the
+        // account if there is one (on whatever grant it is: two grants of
+        // one account made before grants were shared stay apart), else a
+        // new row on the account's grant.
+        let existing = self
+            .store
+            .with(|db| db.connection_by_account(&integration.id, &identity.subject))?;
         let (target, grant_id) = match flow.purpose {
-            FlowPurpose::Connect => {
-                let target = existing
-                    .as_ref()
-                    .map(|c| c.id.clone())
-                    .unwrap_or_else(|| flow.connection_id.clone());
-                let grant_id = grant.as_ref().map_or(target.clone(), |g| g.id.clone());
-                (target, grant_id)
-            }
+            FlowPurpose::Connect => match &existing {
+                Some(c) => (c.id.clone(), c.holder().to_string()),
+                None => {
+                    let target = flow.connection_id.clone();
+                    let grant_id = grant.as_ref().map_or(target.clone(), |g| g.id.clone());
+                    (target, grant_id)
+                }
+            },
             FlowPurpose::Reconnect | FlowPurpose::Grant => {
                 let own = self
                     .store
@@ -517,16 +514,18 @@ impl Keyport {
                 (own.id, grant_id)
             }
         };
+        // The grant's lock until the sign-in is committed: no refresh writes
+        // an older token over the new one, no disconnect removes the grant
+        // under it.
+        let _grant_lock = self.grant_lock(&grant_id).await?;
         let new_grant = self.store.with(|db| db.grant(&grant_id))?.is_none();
         let previous = if new_grant {
             None
         } else {
+            // A keyring that fails here fails the sign-in: a guess would lose
+            // the refresh token every integration on the grant shares.
             let g = grant_id.clone();
-            self.secrets
-                .run(move |s| s.get_tokens(&g))
-                .await
-                .ok()
-                .flatten()
+            self.secrets.run(move |s| s.get_tokens(&g)).await?
         };
         // Intent before the keyring write, so recovery knows what to undo.
         self.store.transaction(|tx| {
@@ -552,22 +551,7 @@ impl Keyport {
         };
         // The other integrations on the grant share the new tokens: each
         // with its own missing scopes.
-        let others: Vec<(String, Vec<String>)> = if new_grant {
-            Vec::new()
-        } else {
-            self.store
-                .with(|db| db.connections_on_grant(&grant_id))?
-                .into_iter()
-                .filter(|c| c.id != target)
-                .map(|c| {
-                    let missing = self
-                        .integration(&c.integration)
-                        .map(|i| missing_scopes(i, &c.requested_scopes, &granted))
-                        .unwrap_or_default();
-                    (c.id, missing)
-                })
-                .collect()
-        };
+        let others = self.others_on_grant(&grant_id, &target, &granted)?;
         let committed = self.store.transaction(|tx| {
             if new_grant {
                 tx.insert_grant(&Grant::new(
@@ -578,7 +562,9 @@ impl Keyport {
                     identity.email.as_deref(),
                 ))?;
             } else {
-                tx.touch_grant(&grant_id, &creds.client_id, identity.email.as_deref())?;
+                if !tx.touch_grant(&grant_id, &creds.client_id, identity.email.as_deref())? {
+                    return Err(Error::Interrupted);
+                }
                 tx.heal_grant(&grant_id, &granted, &others)?;
             }
             if target != flow.connection_id {
@@ -622,6 +608,30 @@ impl Keyport {
         self.store
             .with(|db| db.connection(&target))?
             .ok_or(Error::ConnectionNotFound(target))
+    }
+
+    /// The grant's other integrations (all but `except`), each with what it
+    /// lacks of `granted`: what [`Db::heal_grant`](crate::store::Db::heal_grant)
+    /// takes after a sign-in.
+    pub(super) fn others_on_grant(
+        &self,
+        grant_id: &str,
+        except: &str,
+        granted: &[String],
+    ) -> Result<Vec<(String, Vec<String>)>> {
+        Ok(self
+            .store
+            .with(|db| db.connections_on_grant(grant_id))?
+            .into_iter()
+            .filter(|c| c.id != except)
+            .map(|c| {
+                let missing = self
+                    .integration(&c.integration)
+                    .map(|i| missing_scopes(i, &c.requested_scopes, granted))
+                    .unwrap_or_default();
+                (c.id, missing)
+            })
+            .collect())
     }
 
     /// Records a failed flow: the flow turns `failed`, with its error for

@@ -91,7 +91,7 @@ impl Keyport {
             }
             Err(e) if e.is_transient() || matches!(e, Error::ProviderMalformed(_)) => {
                 self.store
-                    .with(|db| db.record_transient(&conn.id, &e, now_ms()))?;
+                    .with(|db| db.record_transient(&conn.id, &e, now_ms(), false))?;
                 Err(e)
             }
             Err(e) => Err(e),

@@ -84,12 +84,21 @@ impl Keyport {
         let mut set = token_set(tokens, granted.clone(), None);
         // When the imported refresh token was signed in for is not known.
         set.signed_in_at = None;
-        // Its own grant, unless it replaces the tokens of a connection's.
-        let grant_id = existing
-            .as_ref()
-            .map_or(target.clone(), |c| c.holder().to_string());
+        // The connection's grant, else the account's, else a grant of its
+        // own; its tokens are the account's newest.
+        let grant_id = match &existing {
+            Some(c) => c.holder().to_string(),
+            None => self
+                .store
+                .with(|db| {
+                    db.grant_for_account(&integration.provider, &creds.client_id, &identity.subject)
+                })?
+                .map_or(target.clone(), |g| g.id),
+        };
+        let _grant_lock = self.grant_lock(&grant_id).await?;
         let t = grant_id.clone();
         self.secrets.run(move |s| s.set_tokens(&t, &set)).await?;
+        let others = self.others_on_grant(&grant_id, &target, &granted)?;
         let activation = Activation {
             subject: identity.subject.clone(),
             email: identity.email.clone(),
@@ -111,6 +120,7 @@ impl Keyport {
                     identity.email.as_deref(),
                 ))?;
             }
+            tx.heal_grant(&grant_id, &activation.granted_scopes, &others)?;
             tx.activate(&target, &activation)?;
             tx.finish_flow(&flow_id, FlowStatus::Completed, Some(&target), None)?;
             tx.append_event(

@@ -30,6 +30,9 @@ pub enum Revocation {
     Failed,
     /// There was no token to revoke.
     NothingToRevoke,
+    /// Not revoked: the account's sign-in is still in use (its other
+    /// integrations, or another grant of the account Keyport holds).
+    Kept,
 }
 
 #[derive(Debug, Serialize, ts_rs::TS)]
@@ -89,9 +92,24 @@ impl Keyport {
         let account = conn.email.clone();
         let who = account.as_deref().unwrap_or("this account");
         let verb = if going.len() > 1 { "stop" } else { "stops" };
-        let summary = if keeps.is_empty() {
+        // Another grant of the same account (made before grants were one
+        // per account): revoking would end it at the provider too.
+        let other_grant = match &conn.subject {
+            Some(sub) => {
+                self.store
+                    .with(|db| db.grants_of_account(&conn.provider, sub))?
+                    > 1
+            }
+            None => false,
+        };
+        let revokes = keeps.is_empty() && !other_grant;
+        let summary = if revokes {
             format!(
                 "{integration} for {who} {verb} working, and Keyport's access to {who} is revoked."
+            )
+        } else if keeps.is_empty() {
+            format!(
+                "{integration} for {who} {verb} working. Keyport's access is not revoked: another connection of {who} still uses it."
             )
         } else {
             format!(
@@ -104,7 +122,7 @@ impl Keyport {
             connection_id: conn.id,
             integration,
             account,
-            revokes: keeps.is_empty(),
+            revokes,
             keeps,
             summary,
         })
@@ -116,10 +134,10 @@ impl Keyport {
     pub async fn disconnect(&self, id_or_email: &str) -> Result<Disconnected> {
         let conn = self.get(id_or_email)?;
         let plan = self.disconnect_plan(&conn.id, false)?;
-        self.remove_connections(std::slice::from_ref(&conn), plan.revokes)
+        self.remove_connections(std::slice::from_ref(&conn))
             .await
             .map(|mut d| {
-                if !plan.revokes {
+                if d.revocation == Revocation::Kept {
                     d.message = format!("Disconnected. {}", plan.summary);
                 }
                 d
@@ -134,7 +152,7 @@ impl Keyport {
             Some(g) => self.store.with(|db| db.connections_on_grant(g))?,
             None => vec![conn.clone()],
         };
-        self.remove_connections(&all, true).await
+        self.remove_connections(&all).await
     }
 
     /// A connection of the account `id_or_email` names: by connection id,
@@ -152,27 +170,16 @@ impl Keyport {
         )))
     }
 
-    /// Deletes the rows of `conns` (one grant's); with `last`, the grant goes
+    /// Deletes the rows of `conns` (one grant's). When no row is left on the
+    /// grant — decided in the same transaction, under the grant's lock, so a
+    /// sign-in or another disconnect cannot slip in between — the grant goes
     /// too: revoked at the provider, unless Keyport holds another grant of
-    /// the same account — revoking one token revokes the account's whole
-    /// grant at Google, so then its tokens only leave the keyring.
-    async fn remove_connections(&self, conns: &[Connection], last: bool) -> Result<Disconnected> {
+    /// the account (see [`settle_revocation`](Self::settle_revocation)).
+    async fn remove_connections(&self, conns: &[Connection]) -> Result<Disconnected> {
         let conn = conns[0].clone();
         let holder = conn.holder().to_string();
-        let others_held = last
-            && match &conn.subject {
-                Some(sub) => {
-                    self.store
-                        .with(|db| db.grants_of_account(&conn.provider, sub))?
-                        > 1
-                }
-                None => false,
-            };
-        self.store.transaction(|tx| {
-            if last {
-                tx.queue_revocation(&holder, &conn)?;
-                tx.delete_grant(&holder)?;
-            }
+        let lock = self.grant_lock(&holder).await?;
+        let last = self.store.transaction(|tx| {
             for c in conns {
                 tx.delete_connection(&c.id)?;
                 let who = c.email.as_deref().unwrap_or(&c.id);
@@ -184,17 +191,24 @@ impl Keyport {
                     Some(&format!("Disconnected {who}")),
                 )?;
             }
-            Ok(())
+            let left = match &conn.grant_id {
+                Some(g) => tx.connections_on_grant(g)?.len(),
+                None => 0,
+            };
+            if left == 0 {
+                tx.delete_grant(&holder)?;
+                tx.queue_revocation(&holder, &conn)?;
+            }
+            Ok(left == 0)
         })?;
         crash_point("disconnect.row_deleted");
-        let revocation = if !last {
-            Revocation::NothingToRevoke
-        } else if others_held {
-            self.settle_without_revoking(&holder).await?
-        } else {
+        let revocation = if last {
             self.settle_revocation(&holder, &conn.integration, 0)
                 .await?
+        } else {
+            Revocation::Kept
         };
+        drop(lock);
         let name = self
             .integration(&conn.integration)
             .map(|i| i.name.clone())
@@ -210,7 +224,7 @@ impl Keyport {
             Revocation::Failed => format!(
                 "Disconnected, but {name} refused to revoke Keyport's access; remove it in your account's security settings."
             ),
-            Revocation::NothingToRevoke if others_held => "Disconnected. Keyport did not revoke the sign-in: another connection of this account still uses it.".to_string(),
+            Revocation::Kept => "Disconnected. Keyport's access was not revoked: another connection of this account still uses it.".to_string(),
             Revocation::NothingToRevoke => "Disconnected.".to_string(),
         };
         tracing::info!(connection = %conn.id, grant = %holder, revocation = ?revocation, "disconnected");
@@ -235,7 +249,7 @@ impl Keyport {
                 "Not revoked: another grant of the account is still in use",
             )
         })?;
-        Ok(Revocation::NothingToRevoke)
+        Ok(Revocation::Kept)
     }
 
     /// Retries revocations that are due. Returns how many were settled.
@@ -257,6 +271,11 @@ impl Keyport {
         integration_id: &str,
         attempts: i64,
     ) -> Result<Revocation> {
+        // Checked on every attempt: the person may have connected the
+        // account again since, and revoking would end that grant too.
+        if self.store.with(|db| db.revocation_account_held(id))? {
+            return self.settle_without_revoking(id).await;
+        }
         let key = id.to_string();
         let tokens = self
             .secrets

@@ -25,6 +25,12 @@ use crate::process::Program;
 use crate::secrets::{Secret, TokenSet};
 use crate::store::{now_ms, Connection, Status, Usage};
 
+/// A grant's locks, released when dropped.
+pub(super) struct GrantLock {
+    _file: File,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
 /// Refresh when the access token expires within this margin.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// Attempts per refresh before giving up for a cooldown.
@@ -241,7 +247,7 @@ impl Keyport {
                 let until = clock.now_ms()
                     + cooldown(conn.refresh_failures, retry_after).as_millis() as i64;
                 self.store
-                    .with(|db| db.record_transient(&conn.id, &e, until))?;
+                    .with(|db| db.record_transient(&conn.id, &e, until, true))?;
                 tracing::warn!(connection = %conn.id, code = e.code(), "refresh failed; cooling down");
                 // The old token still works for a while: keep serving it.
                 if rejected.is_none() && still_valid(clock, &tokens) {
@@ -392,6 +398,17 @@ impl Keyport {
             .run(move |s| s.get_tokens(&key))
             .await?
             .ok_or(Error::SecretMissing)
+    }
+
+    /// Holds the grant's locks (in this process, then across processes):
+    /// no refresh, sign-in or disconnect writes its tokens meanwhile.
+    pub(super) async fn grant_lock(&self, grant_id: &str) -> Result<GrantLock> {
+        let local = self.refresh_lock(grant_id).lock_owned().await;
+        let file = self.connection_lock(grant_id).await?;
+        Ok(GrantLock {
+            _file: file,
+            _local: local,
+        })
     }
 
     fn refresh_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {

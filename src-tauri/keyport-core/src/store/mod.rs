@@ -689,12 +689,13 @@ impl Db<'_> {
     }
 
     /// A sign-in on the grant: it is now known to be with `client_id`.
-    pub fn touch_grant(&self, id: &str, client_id: &str, email: Option<&str>) -> Result<()> {
-        self.conn.execute(
+    /// False when the grant is gone (removed while the sign-in ran).
+    pub fn touch_grant(&self, id: &str, client_id: &str, email: Option<&str>) -> Result<bool> {
+        let changed = self.conn.execute(
             "UPDATE grants SET client_id = ?2, email = COALESCE(?3, email), updated_at = ?4 WHERE id = ?1",
             params![id, client_id, email, now_ms()],
         )?;
-        Ok(())
+        Ok(changed == 1)
     }
 
     /// The connections enabled on a grant.
@@ -768,13 +769,25 @@ impl Db<'_> {
 
     /// A transient failure: `degraded` with the error, no refresh before
     /// `retry_after`; the event log notes the change from `active`.
-    pub fn record_transient(&self, id: &str, error: &Error, retry_after: i64) -> Result<()> {
+    /// With `whole_grant` (a refresh failed) every integration on the
+    /// grant; else (its own check call failed) this connection only.
+    pub fn record_transient(
+        &self,
+        id: &str,
+        error: &Error,
+        retry_after: i64,
+        whole_grant: bool,
+    ) -> Result<()> {
         self.atomic(|db| {
-            let before = db.statuses_on_grant(id)?;
+            let mut before = db.statuses_on_grant(id)?;
+            if !whole_grant {
+                before.retain(|(row, _)| row == id);
+            }
+            let rows = if whole_grant { SAME_GRANT } else { "id = ?1" };
             db.conn.execute(
                 &format!("UPDATE connections SET status = CASE WHEN status = 'active' THEN 'degraded' ELSE status END, \
                  refresh_failures = refresh_failures + 1, retry_after = ?2, last_error_code = ?3, \
-                 last_error_message = ?4, updated_at = ?5 WHERE {SAME_GRANT}"),
+                 last_error_message = ?4, updated_at = ?5 WHERE {rows}"),
                 params![id, retry_after, error.code(), error.to_string(), now_ms()],
             )?;
             for (row, _) in before.iter().filter(|(_, s)| s == "active") {
@@ -847,10 +860,21 @@ impl Db<'_> {
         let now = now_ms();
         self.conn.execute(
             "INSERT OR REPLACE INTO revocations (connection_id, integration, provider, email, attempts, \
-             next_attempt, created_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
-            params![holder, c.integration, c.provider, c.email, now],
+             next_attempt, created_at, subject) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?6)",
+            params![holder, c.integration, c.provider, c.email, now, c.subject],
         )?;
         Ok(())
+    }
+
+    /// Whether Keyport holds a grant of the account an owed revocation is
+    /// for (then revoking would end it at the provider too).
+    pub fn revocation_account_held(&self, holder: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM revocations r JOIN grants g \
+             ON g.provider = r.provider AND g.subject = r.subject WHERE r.connection_id = ?1)",
+            [holder],
+            |r| r.get(0),
+        )?)
     }
 
     /// Revocations due now: (connection id, integration, attempts).

@@ -20,9 +20,13 @@ CREATE INDEX grants_account ON grants (provider, subject);
 ALTER TABLE connections ADD COLUMN grant_id TEXT;
 CREATE INDEX connections_grant ON connections (grant_id);
 
+-- An owed revocation names its account: it is not sent while Keyport holds
+-- a grant of that account again (revoking would end that one too).
+ALTER TABLE revocations ADD COLUMN subject TEXT;
+
 -- Every connected account so far had tokens of its own: a grant each. Two
--- integrations of one account stay two grants until one signs in again;
--- Keyport never revokes while another grant of the account remains.
+-- integrations of one account stay two grants; Keyport never revokes while
+-- another grant of the account remains.
 INSERT INTO grants (id, provider, client_id, subject, email, created_at, updated_at)
     SELECT id, provider, '', subject, email, created_at, updated_at
     FROM connections WHERE subject IS NOT NULL;
