@@ -257,13 +257,13 @@ impl SecretStore {
     /// away under this process (its daemon restarted: the session this
     /// process opened no longer exists, or the daemon left without
     /// replying, or was stopping while this process connected), the store is
-    /// opened again and `op` runs again, up to three times with a short
+    /// opened again and `op` runs again, up to four times with a short
     /// pause: every operation here is a whole get, set, delete or search, so
     /// running it twice is the same as running it once. Anything else — a
     /// locked keyring, a dismissed prompt, a missing entry, no keyring
     /// installed — is an answer: no retry.
     fn call<T>(&self, op: impl Fn(&Arc<CredentialStore>) -> keyring_core::Result<T>) -> Result<T> {
-        const PAUSES_MS: [u64; 2] = [50, 250];
+        const PAUSES_MS: [u64; 3] = [50, 250, 1000];
         let mut attempt = 0;
         loop {
             let failure = match self.store() {
