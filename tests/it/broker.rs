@@ -385,3 +385,82 @@ async fn keyport_api_calls_the_providers_api_with_the_token_and_nowhere_else() {
     );
     env.assert_no_secrets_leaked();
 }
+
+/// The sh block under `heading` in docs/BROKER.md, as a reader copies it.
+fn documented_script(heading: &str) -> String {
+    let doc = include_str!("../../docs/BROKER.md");
+    let after = doc
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("docs/BROKER.md has no {heading:?}"))
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .expect("a sh block")
+        .1
+        .split_once("```")
+        .expect("the block's end")
+        .0;
+    block.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_invoice_loop_reads_every_mailbox_and_names_the_one_to_reconnect() {
+    let env = Env::new();
+    let base = env.provider.base_url();
+    env.write_catalog(&format!("api_origins = [\"{base}\"]"));
+    let kp = env.keyport();
+    env.set_google_client(&kp).await;
+    connect_as(&env, &kp, "ana@firm.example").await;
+    let bo = connect_as(&env, &kp, "bo@firm.example").await;
+    // The loop exactly as the docs give it, for these two mailboxes.
+    let script = documented_script("### A script that reads invoices from several mailboxes")
+        .replace("client-a@firm.example", "ana@firm.example")
+        .replace("client-b@firm.example", "bo@firm.example");
+    let keyport_dir = std::path::Path::new(env!("CARGO_BIN_EXE_keyport"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::join_paths(std::iter::once(keyport_dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let run = || {
+        let out = env
+            .command_of("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        env.record(&out, false);
+        out
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pages = documents(&out);
+    let listed: usize = pages
+        .iter()
+        .map(|p| p["messages"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(
+        listed as u64,
+        2 * fake_provider::LISTED_MESSAGES,
+        "{pages:?}"
+    );
+
+    // bo's access is revoked: the loop says so and goes on with ana.
+    env.provider.revoke_all_for("bo@firm.example");
+    expire_locally(&env, &bo.id);
+    let out = run();
+    assert!(
+        stderr(&out).contains("bo@firm.example needs to be reconnected"),
+        "{}",
+        stderr(&out)
+    );
+    let listed: usize = documents(&out)
+        .iter()
+        .map(|p| p["messages"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(listed as u64, fake_provider::LISTED_MESSAGES);
+    env.assert_no_secrets_leaked();
+}

@@ -9,8 +9,8 @@
 //! service takes mail from msmtp (OAUTHBEARER, `passwordeval`) and Python's
 //! `smtplib` (XOAUTH2) and relays it to a local sink; mbsync (XOAUTH2
 //! through Cyrus SASL, `PassCmd`) copies the mailbox to a Maildir, and
-//! neomutt (`imap_oauth_refresh_command`) opens it — each recipe exactly as
-//! docs/BROKER.md gives it.
+//! neomutt (`imap_oauth_refresh_command`, over STARTTLS) opens it — each
+//! with the lines docs/BROKER.md gives, Dovecot's host and ports for Gmail's.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
