@@ -313,7 +313,9 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     const confirm = await waitForText(session, '[data-testid="disconnect-dialog"]', `Disconnect ${ACCOUNT}?`, {
       what: 'the disconnect dialog',
     });
-    assert.match(confirm, /Gmail for ana@firm\.example stops working, and Keyport's access to ana@firm\.example is revoked\./);
+    assert.match(confirm, /Disconnect ana@firm\.example\?/);
+    const said = await waitForText(session, '[data-testid="disconnect-plan"]', 'is revoked', { what: 'the disconnect plan' });
+    assert.match(said, /Gmail for ana@firm\.example stops working, and Keyport's access to ana@firm\.example is revoked\./);
     started = Date.now();
     await click(session, buttonNamed('Disconnect', '//dialog'));
     const result = await waitForText(session, '[data-testid="disconnect-result"]', 'Disconnected', { what: 'the disconnect result' });
@@ -367,11 +369,46 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     const both = JSON.parse(cli(dirs, ['list', '--json']).stdout);
     assert.equal(both.length, 2);
     assert.equal(both[0].grant_id, both[1].grant_id, 'one grant');
-    const check = cli(dirs, ['check', both.find((c) => c.integration === 'google-calendar').id]);
+    const calendarId = both.find((c) => c.integration === 'google-calendar').id;
+    const gmailId = both.find((c) => c.integration === 'gmail').id;
+    const check = cli(dirs, ['check', calendarId]);
     assert.equal(check.status, 0, `Calendar checks at the provider: ${check.stderr}`);
+
+    // 10. A connection made from the CLI shows in the open window by itself.
+    started = Date.now();
+    const other = 'bo@firm.example';
+    const made = cli(
+      { ...dirs, env: { ...dirs.env, BROWSER: browser.script } },
+      ['connect', 'gmail', '--login-hint', other, '--timeout', '30'],
+    );
+    assert.equal(made.status, 0, `keyport connect from the CLI: ${made.stderr}`);
+    await waitForText(session, 'main', other, { timeout: 5_000, what: 'the window, after a CLI connect' });
+    timings.cliConnectShownMs = Date.now() - started;
+
+    // 11. Turning Gmail off in the window: Calendar and bo's mailbox stay listed.
+    await click(session, `[data-connection="${gmailId}"] button.open`, 'css selector');
+    await session.waitForAll('#connection-detail');
+    await click(session, buttonNamed('Disconnect', '//aside'));
+    const plan = await waitForText(session, '[data-testid="disconnect-plan"]', 'keeps working', { what: 'the disconnect plan' });
+    assert.match(plan, /Google Calendar keeps working/, plan);
+    await click(session, buttonNamed('Disconnect', '//dialog'));
+    await waitForText(session, '[data-testid="disconnect-result"]', 'Disconnected', { what: 'the disconnect result' });
+    const left = await execute(
+      session,
+      "return [...document.querySelectorAll('[data-testid=\"connection-row\"]')].map((r) => r.dataset.connection);",
+    );
+    assert.equal(left.length, 2, `two rows left: ${left}`);
+    assert.ok(left.includes(calendarId), 'Calendar stays');
+    assert.ok(!left.includes(gmailId), 'Gmail is gone');
+    const main = await textOf(session, 'main');
+    assert.doesNotMatch(main, /No connections yet/);
+    const calendarOnly = cli(dirs, ['check', calendarId]);
+    assert.equal(calendarOnly.status, 0, `Calendar still works: ${calendarOnly.stderr}`);
+
     const gone = cli(dirs, ['disconnect', ACCOUNT, '--account']);
     assert.equal(gone.status, 0, `keyport disconnect --account: ${gone.stderr}`);
-    assert.match(gone.stderr, /Gmail and Google Calendar for ana@firm\.example stop working/, gone.stderr);
+    assert.match(gone.stderr, /Google Calendar for ana@firm\.example stops working/, gone.stderr);
+    assert.equal(cli(dirs, ['disconnect', other]).status, 0);
     t.diagnostic(`timings: ${JSON.stringify(timings)}`);
   } catch (e) {
     e.message += context(dirs, driver, browser);

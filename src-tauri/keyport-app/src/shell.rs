@@ -18,6 +18,8 @@ use keyport_core::Keyport;
 pub const FLOW_EVENT: &str = "keyport://flow";
 /// Emitted when the list of connections may have changed.
 pub const CONNECTIONS_EVENT: &str = "keyport://connections-changed";
+/// How often the window looks for changes other processes made.
+const OUTSIDE_CHANGES_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the GUI process holds.
 pub struct AppState {
@@ -111,6 +113,20 @@ pub fn run(initial_url: Option<String>) -> i32 {
             if let Ok(kp) = app.state::<AppState>().keyport() {
                 let kp = kp.clone();
                 let handle = app.handle().clone();
+                // The window follows the database whoever writes to it:
+                // the CLI, a script, another process's refresh.
+                let (watched, watcher) = (kp.clone(), app.handle().clone());
+                tauri::async_runtime::spawn(async move {
+                    let mut seen = watched.outside_changes().ok();
+                    loop {
+                        tokio::time::sleep(OUTSIDE_CHANGES_POLL).await;
+                        let now = watched.outside_changes().ok();
+                        if now.is_some() && now != seen {
+                            seen = now;
+                            connections_changed(&watcher);
+                        }
+                    }
+                });
                 tauri::async_runtime::spawn(async move {
                     if let Err(e) = kp.recover().await {
                         tracing::warn!(code = e.code(), "recovery failed: {e}");

@@ -24,6 +24,8 @@ export function dropConnection(id: string) {
   if (list) connections.set(list.filter((c) => c.id !== id));
   delete activity.checks[id];
   delete activity.checking[id];
+  // And ask the backend for the list as it now is.
+  void connections.reload({ quiet: true });
 }
 
 /**

@@ -15,7 +15,11 @@ export interface Resource<T> {
   ensure(): void;
   /** Fetch again. `quiet` keeps showing what is there (no loading state, old data kept on failure). */
   reload(options?: { quiet?: boolean }): Promise<void>;
-  /** Put a newer value in place (e.g. a command's reply) without a round trip. */
+  /**
+   * Put a newer value in place (e.g. a command's reply) without a round trip.
+   * A fetch under way still lands: the backend's list is the truth, and a
+   * local edit never hides a newer one.
+   */
   set(value: T): void;
 }
 
@@ -50,7 +54,6 @@ function resource<T>(fetch: () => Promise<T>): Resource<T> {
     },
     reload,
     set(value: T) {
-      latest += 1;
       load = { kind: 'ready', value };
     },
   };

@@ -194,6 +194,13 @@ impl Keyport {
         Ok(count)
     }
 
+    /// A number that changes whenever another process (the CLI, a second
+    /// window) has written to the database since the last call: polled by
+    /// the window to stay current.
+    pub fn outside_changes(&self) -> Result<i64> {
+        self.store.with(|db| db.data_version())
+    }
+
     /// How many revocations are still owed to providers (for diagnostics).
     pub fn pending_revocations(&self) -> Result<usize> {
         self.store.with(|db| db.pending_revocations())

@@ -621,6 +621,14 @@ impl Db<'_> {
         Ok(())
     }
 
+    /// SQLite's `data_version`: it changes when another connection (another
+    /// process) commits to the database, and costs no read of any table.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     // ---- account grants ----
 
     pub fn insert_grant(&self, g: &Grant) -> Result<()> {
