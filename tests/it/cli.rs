@@ -162,3 +162,27 @@ fn keyport_without_a_command_starts_the_app_beside_it_with_the_link() {
         "{why}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_names_integrations_and_labels_by_account_and_a_typo_gets_a_suggestion() {
+    let (env, kp) = crate::common::Env::ready().await;
+    let c = crate::common::connect_as(&env, &kp, "ana@firm.example").await;
+    kp.rename(&c.id, Some("Client: Müller GmbH")).unwrap();
+    let table = stdout(&env.cli(&["list"]));
+    let row = table.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.starts_with("ana@firm.example")
+            && row.contains("Gmail")
+            && row.contains("Client: Müller GmbH")
+            && row.contains("active"),
+        "{table}"
+    );
+    let typo = env.cli(&["connect", "gmial"]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        stderr(&typo).contains("Did you mean \"gmail\"?"),
+        "{}",
+        stderr(&typo)
+    );
+    env.assert_no_secrets_leaked();
+}

@@ -39,6 +39,7 @@ pub struct Cli {
 pub enum Command {
     /// List the integrations Keyport can connect.
     Integrations {
+        /// Print JSON instead of text (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -62,6 +63,7 @@ pub enum Command {
     OpenUrl { url: String },
     /// List connections.
     List {
+        /// Print JSON instead of text (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -69,6 +71,7 @@ pub enum Command {
     Check {
         /// Connection id or account email.
         connection: String,
+        /// Print JSON instead of text (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -110,6 +113,7 @@ pub enum Command {
         /// How many entries, newest first.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of text (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -139,6 +143,7 @@ pub enum Command {
         /// Do not ask on a terminal.
         #[arg(long)]
         yes: bool,
+        /// Print JSON instead of text (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -147,6 +152,7 @@ pub enum Command {
         integration: String,
         #[arg(long, required = true)]
         refresh_token_stdin: bool,
+        /// Print JSON instead of text (errors too).
         #[arg(long)]
         json: bool,
     },
@@ -175,6 +181,7 @@ pub struct BrowserFlow {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Print JSON instead of text (errors too).
     #[arg(long)]
     json: bool,
 }
@@ -192,7 +199,9 @@ impl BrowserFlow {
 pub enum ClientCommand {
     /// Set the client id (and secret, read from standard input) of a provider.
     Set {
+        /// The provider: google or microsoft.
         provider: String,
+        /// The OAuth client id from the provider's console (Google: …apps.googleusercontent.com).
         #[arg(long)]
         client_id: String,
         /// Read the client secret from standard input (never from arguments).
@@ -213,7 +222,10 @@ pub enum ClientCommand {
         file: std::path::PathBuf,
     },
     /// Remove a provider's client and its secret.
-    Remove { provider: String },
+    Remove {
+        /// The provider: google or microsoft.
+        provider: String,
+    },
     /// Let an integration whose catalog entry points at other servers than
     /// its provider's use the provider's client (only for an entry you
     /// wrote yourself).
@@ -756,19 +768,37 @@ fn list(kp: &Keyport, json: bool) -> Result<()> {
         println!("No connections yet. Run `keyport connect gmail` to add one.");
         return Ok(());
     }
-    let mut out = format!(
-        "{:<36}  {:<16} {:<30} {:<12} {}\n",
-        "ID", "INTEGRATION", "ACCOUNT", "STATUS", "LAST ERROR"
-    );
+    let names: std::collections::HashMap<String, String> = kp
+        .integrations()?
+        .into_iter()
+        .map(|i| (i.id, i.name))
+        .collect();
+    // By account: an account's integrations share one sign-in.
+    let mut order: Vec<&str> = Vec::new();
     for c in &all {
-        out.push_str(&format!(
-            "{:<36}  {:<16} {:<30} {:<12} {}\n",
-            c.id,
-            c.integration,
-            c.email.as_deref().unwrap_or("-"),
-            c.status.as_str(),
-            c.last_error_code.as_deref().unwrap_or("")
-        ));
+        if !order.contains(&c.holder()) {
+            order.push(c.holder());
+        }
+    }
+    let mut out = format!(
+        "{:<30} {:<22} {:<24} {:<13} {}\n",
+        "ACCOUNT", "INTEGRATION", "LABEL", "STATUS", "ID"
+    );
+    for grant in order {
+        for c in all.iter().filter(|c| c.holder() == grant) {
+            let status = match (&c.status, c.last_error_code.as_deref()) {
+                (_, Some(code)) => format!("{} ({code})", c.status.as_str()),
+                _ => c.status.as_str().to_string(),
+            };
+            out.push_str(&format!(
+                "{:<30} {:<22} {:<24} {:<13} {}\n",
+                c.email.as_deref().unwrap_or("-"),
+                names.get(&c.integration).unwrap_or(&c.integration),
+                c.label.as_deref().unwrap_or(""),
+                status,
+                c.id
+            ));
+        }
     }
     print!("{out}");
     Ok(())
@@ -834,11 +864,14 @@ async fn client(kp: &Keyport, command: ClientCommand) -> Result<()> {
             Ok(())
         }
         ClientCommand::Trust { integration, yes } => {
-            let summary = kp
-                .integrations()?
-                .into_iter()
+            let all = kp.integrations()?;
+            let summary = all
+                .iter()
                 .find(|i| i.id == integration)
-                .ok_or_else(|| Error::IntegrationUnknown(integration.clone()))?;
+                .cloned()
+                .ok_or_else(|| {
+                    Error::unknown_integration(&integration, all.iter().map(|i| i.id.as_str()))
+                })?;
             if summary.unconfirmed_origins.is_empty() {
                 println!(
                     "{} uses only the servers its client was saved for; nothing to confirm.",

@@ -49,8 +49,14 @@ pub enum Error {
         provider: String,
         origins: Vec<String>,
     },
-    #[error("There is no integration called \"{0}\". Run `keyport integrations` to see them.")]
-    IntegrationUnknown(String),
+    #[error(
+        "There is no integration called \"{id}\".{} Run `keyport integrations` to see them.",
+        .suggestion.as_ref().map(|s| format!(" Did you mean \"{s}\"?")).unwrap_or_default()
+    )]
+    IntegrationUnknown {
+        id: String,
+        suggestion: Option<String>,
+    },
     #[error(
         "{name} needs an OAuth client before it can connect: set one with `keyport client set {provider} --client-id …{}`.{}",
         if *.secret_required { " --client-secret-stdin" } else { "" },
@@ -233,6 +239,24 @@ fn grant_sentence(why: GrantEnd, description: &Option<String>) -> String {
     }
 }
 
+impl Error {
+    /// `integration.unknown` for `id`, naming the closest of `known` when it
+    /// looks like a typo ("gmial" → "gmail").
+    pub fn unknown_integration<'a>(id: &str, known: impl IntoIterator<Item = &'a str>) -> Error {
+        let wanted = id.to_lowercase();
+        let suggestion = known
+            .into_iter()
+            .map(|k| (strsim::damerau_levenshtein(&wanted, &k.to_lowercase()), k))
+            .filter(|(distance, k)| *distance <= 2.max(k.len() / 4))
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, k)| k.to_string());
+        Error::IntegrationUnknown {
+            id: id.to_string(),
+            suggestion,
+        }
+    }
+}
+
 /// ` (text)` when the provider gave a description.
 fn parenthesised(description: &Option<String>) -> String {
     description
@@ -328,7 +352,7 @@ impl Error {
             PolicyForbids { .. } => "policy.forbidden",
             ClientInvalid { .. } => "client.invalid",
             UntrustedEndpoints { .. } => "integration.untrusted_endpoints",
-            IntegrationUnknown(_) => "integration.unknown",
+            IntegrationUnknown { .. } => "integration.unknown",
             IntegrationNotConfigured { .. } => "integration.not_configured",
             InvalidInput(_) => "input.invalid",
             ForeignHost { .. } => "api.foreign_host",
@@ -495,7 +519,7 @@ mod tests {
                 field: "x".into(),
                 message: "m".into(),
             },
-            Error::IntegrationUnknown("x".into()),
+            Error::unknown_integration("x", []),
             Error::CatalogUnsafe { file: "f".into() },
             Error::PolicyInvalid {
                 file: "f".into(),
@@ -595,6 +619,21 @@ mod tests {
         for e in all.iter().chain(&grant_ends) {
             assert!(CODES.contains(&e.code()), "{} is not in CODES", e.code());
         }
+    }
+
+    #[test]
+    fn an_unknown_integration_names_the_one_meant() {
+        let known = ["gmail", "google-calendar", "google-drive", "outlook"];
+        let typo = Error::unknown_integration("gmial", known);
+        assert_eq!(
+            typo.to_string(),
+            "There is no integration called \"gmial\". Did you mean \"gmail\"? Run `keyport integrations` to see them."
+        );
+        assert!(Error::unknown_integration("Google-Calender", known)
+            .to_string()
+            .contains("\"google-calendar\""));
+        let far = Error::unknown_integration("dropbox", known);
+        assert!(!far.to_string().contains("Did you mean"), "{far}");
     }
 
     #[test]

@@ -381,7 +381,9 @@ impl Catalog {
         self.integrations
             .iter()
             .find(|i| i.id == id)
-            .ok_or_else(|| Error::IntegrationUnknown(id.to_string()))
+            .ok_or_else(|| {
+                Error::unknown_integration(id, self.integrations.iter().map(|i| i.id.as_str()))
+            })
     }
 }
 
