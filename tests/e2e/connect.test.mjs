@@ -308,6 +308,34 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     await execute(session, 'document.activeElement?.blur(); window.scrollTo(0, 0);');
     await session.screenshot(path.join(SHOTS, 'connected.png'));
 
+    // 5b. Access is revoked at the provider and the CLI finds out: the open
+    //     window posts one desktop notification (seen on the session bus),
+    //     and not again for the next check.
+    const monitor = startProcess(
+      'dbus-monitor',
+      ['--session', "type='method_call',interface='org.freedesktop.Notifications',member='Notify'"],
+      { label: 'dbus-monitor' },
+    );
+    t.after(() => stopProcess(monitor));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const bearer = cli(dirs, ['token', id]).stdout.trim();
+    const revoked = await fetch(`${provider.base_url}/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: bearer }),
+    });
+    assert.equal(revoked.status, 200, 'the provider revoked the grant');
+    assert.equal(cli(dirs, ['check', id]).status, 3, 'the CLI check finds the connection needs the person');
+    const notified = await waitFor(
+      () => (monitor.output.includes('Keyport: reconnect needed') ? monitor.output : null),
+      { timeout: 8_000, message: () => `a Notify call on the session bus; dbus-monitor saw:\n${tail(monitor.output)}` },
+    );
+    assert.match(notified, /ana@firm\.example \(gmail\) needs you to sign in again/);
+    await waitForText(session, rowCss, 'Needs attention', { what: 'the row after the CLI check' });
+    assert.equal(cli(dirs, ['check', id]).status, 3);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    assert.equal(monitor.output.split('Keyport: reconnect needed').length - 1, 1, 'one notification per change');
+
     // 6. Disconnect: the confirmation says what happens; confirm; the list is empty.
     await click(session, buttonNamed('Disconnect', '//aside'));
     const confirm = await waitForText(session, '[data-testid="disconnect-dialog"]', `Disconnect ${ACCOUNT}?`, {
@@ -320,7 +348,7 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     await click(session, buttonNamed('Disconnect', '//dialog'));
     const result = await waitForText(session, '[data-testid="disconnect-result"]', 'Disconnected', { what: 'the disconnect result' });
     timings.disconnectMs = Date.now() - started;
-    assert.match(result, /revoked Keyport's access/, `the provider confirmed the revocation: ${result}`);
+    assert.match(result, /revoked Keyport's access/, `the provider confirmed the revocation (already revoked there): ${result}`);
     await waitForText(session, 'main', 'No connections yet', { what: 'the empty Connections view' });
     assert.equal((await session.findAll(rowCss)).length, 0, 'no rows left');
 

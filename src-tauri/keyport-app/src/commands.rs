@@ -262,9 +262,6 @@ pub async fn check_connection<R: Runtime>(
     let kp = state.keyport()?.clone();
     let result = kp.check(&connection_id).await;
     crate::shell::connections_changed(&app);
-    if let Ok(c) = kp.get(&connection_id) {
-        crate::shell::notify_if_needs_reauth(&app, &c);
-    }
     result
 }
 

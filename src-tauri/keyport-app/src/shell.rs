@@ -113,6 +113,7 @@ pub fn run(initial_url: Option<String>) -> i32 {
             if let Ok(kp) = app.state::<AppState>().keyport() {
                 let kp = kp.clone();
                 let handle = app.handle().clone();
+                seed_notified(&kp);
                 // The window follows the database whoever writes to it:
                 // the CLI, a script, another process's refresh.
                 let (watched, watcher) = (kp.clone(), app.handle().clone());
@@ -230,10 +231,12 @@ pub(crate) fn notify_if_needs_reauth<R: Runtime>(
     c: &keyport_core::store::Connection,
 ) {
     use tauri_plugin_notification::NotificationExt;
+    let mut notified = NOTIFIED.lock().unwrap_or_else(|p| p.into_inner());
     if c.status != keyport_core::store::Status::NeedsReauth {
+        // Healed: the next time it needs the person is news again.
+        notified.remove(&c.id);
         return;
     }
-    let mut notified = NOTIFIED.lock().unwrap_or_else(|p| p.into_inner());
     if !notified.insert(c.id.clone()) {
         return;
     }
@@ -249,8 +252,21 @@ pub(crate) fn notify_if_needs_reauth<R: Runtime>(
         .show();
 }
 
+/// The connections already announced as needing the person: once per
+/// change, not per check. Those that needed the person before the app
+/// started are not news.
 static NOTIFIED: std::sync::LazyLock<Mutex<std::collections::HashSet<String>>> =
     std::sync::LazyLock::new(Default::default);
+
+/// Marks what needs the person at start as already known.
+pub(crate) fn seed_notified(kp: &keyport_core::service::Keyport) {
+    let mut notified = NOTIFIED.lock().unwrap_or_else(|p| p.into_inner());
+    for c in kp.list().unwrap_or_default() {
+        if c.status == keyport_core::store::Status::NeedsReauth {
+            notified.insert(c.id);
+        }
+    }
+}
 
 pub(crate) fn focus<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window("main") {
@@ -338,22 +354,25 @@ pub(crate) fn emit_flow<R: Runtime>(
     connections_changed(app);
 }
 
-/// Tells the UI to refetch, and shows on the app icon how many connections
-/// need the person (where the desktop supports badges).
+/// Tells the UI to refetch, shows on the app icon how many connections
+/// need the person (where the desktop supports badges), and notifies once
+/// for each connection that newly needs the person — whoever changed it
+/// (a check here, the scheduler, the CLI).
 pub(crate) fn connections_changed<R: Runtime>(app: &AppHandle<R>) {
     let _ = app.emit(CONNECTIONS_EVENT, ());
-    let count = app
+    let all = app
         .try_state::<AppState>()
         .and_then(|s| s.keyport().ok().and_then(|kp| kp.list().ok()))
-        .map(|all| {
-            all.iter()
-                .filter(|c| {
-                    c.status == keyport_core::store::Status::NeedsReauth
-                        || !c.missing_scopes.is_empty()
-                })
-                .count() as i64
+        .unwrap_or_default();
+    for c in &all {
+        notify_if_needs_reauth(app, c);
+    }
+    let count = all
+        .iter()
+        .filter(|c| {
+            c.status == keyport_core::store::Status::NeedsReauth || !c.missing_scopes.is_empty()
         })
-        .unwrap_or(0);
+        .count() as i64;
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.set_badge_count((count > 0).then_some(count));
     }
