@@ -433,6 +433,13 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     const calendarOnly = cli(dirs, ['check', calendarId]);
     assert.equal(calendarOnly.status, 0, `Calendar still works: ${calendarOnly.stderr}`);
 
+    // 12. integrations.toml is edited under the open window: it says a restart is needed.
+    fs.appendFileSync(path.join(dirs.configDir, 'integrations.toml'), '\n# edited while Keyport runs\n');
+    await waitForText(session, '[data-testid="catalog-changed"]', 'Quit Keyport and open it again', {
+      timeout: 5_000,
+      what: 'the restart notice',
+    });
+
     const gone = cli(dirs, ['disconnect', ACCOUNT, '--account']);
     assert.equal(gone.status, 0, `keyport disconnect --account: ${gone.stderr}`);
     assert.match(gone.stderr, /Google Calendar for ana@firm\.example stops working/, gone.stderr);

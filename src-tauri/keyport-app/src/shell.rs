@@ -18,6 +18,9 @@ use keyport_core::Keyport;
 pub const FLOW_EVENT: &str = "keyport://flow";
 /// Emitted when the list of connections may have changed.
 pub const CONNECTIONS_EVENT: &str = "keyport://connections-changed";
+/// Emitted once when the person's `integrations.toml` changed on disk: the
+/// window reads it at start, so it says a restart is needed.
+pub const CATALOG_EVENT: &str = "keyport://catalog-changed";
 /// How often the window looks for changes other processes made.
 const OUTSIDE_CHANGES_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -117,14 +120,22 @@ pub fn run(initial_url: Option<String>) -> i32 {
                 // The window follows the database whoever writes to it:
                 // the CLI, a script, another process's refresh.
                 let (watched, watcher) = (kp.clone(), app.handle().clone());
+                let catalog_file = watched.paths().user_catalog();
                 tauri::async_runtime::spawn(async move {
                     let mut seen = watched.outside_changes().ok();
+                    let catalog_at_start = file_stamp(&catalog_file);
+                    let mut catalog_told = false;
                     loop {
                         tokio::time::sleep(OUTSIDE_CHANGES_POLL).await;
                         let now = watched.outside_changes().ok();
                         if now.is_some() && now != seen {
                             seen = now;
                             connections_changed(&watcher);
+                        }
+                        if !catalog_told && file_stamp(&catalog_file) != catalog_at_start {
+                            catalog_told = true;
+                            tracing::info!("integrations.toml changed; the window uses it after a restart");
+                            let _ = watcher.emit(CATALOG_EVENT, ());
                         }
                     }
                 });
@@ -257,6 +268,12 @@ pub(crate) fn notify_if_needs_reauth<R: Runtime>(
 /// started are not news.
 static NOTIFIED: std::sync::LazyLock<Mutex<std::collections::HashSet<String>>> =
     std::sync::LazyLock::new(Default::default);
+
+/// A file's modification time and length (`None` when it is not there).
+fn file_stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
 
 /// Marks what needs the person at start as already known.
 pub(crate) fn seed_notified(kp: &keyport_core::service::Keyport) {

@@ -175,6 +175,16 @@ describe('commands', () => {
     deliver({ payload: null });
     expect(calls).toBe(1);
   });
+
+  it('onCatalogChanged listens to `keyport://catalog-changed`', async () => {
+    listen.mockResolvedValue(() => {});
+    let calls = 0;
+    await api.onCatalogChanged(() => (calls += 1));
+    expect(listen).toHaveBeenLastCalledWith('keyport://catalog-changed', expect.any(Function));
+    const deliver = listen.mock.calls.at(-1)![1] as (event: { payload: unknown }) => void;
+    deliver({ payload: null });
+    expect(calls).toBe(1);
+  });
 });
 
 describe('rejected invoke becomes a KeyportError', () => {

@@ -39,6 +39,8 @@ export interface ConnectOptions {
 
 export const FLOW_EVENT = 'keyport://flow';
 export const CONNECTIONS_CHANGED_EVENT = 'keyport://connections-changed';
+/** The person's integrations.toml changed on disk (the window reads it at start). */
+export const CATALOG_CHANGED_EVENT = 'keyport://catalog-changed';
 
 /** A backend (or IPC) failure with a stable dotted `code` and a human `message`. */
 export class KeyportError extends Error {
@@ -260,6 +262,11 @@ export function onFlow(handler: (event: FlowEvent) => void): Promise<UnlistenFn>
 /** The set of connections (or one of them) changed: time to refetch the list. */
 export function onConnectionsChanged(handler: () => void): Promise<UnlistenFn> {
   return follow<unknown>(CONNECTIONS_CHANGED_EVENT, () => handler());
+}
+
+/** The integrations file changed: the window needs a restart to use it. */
+export function onCatalogChanged(handler: () => void): Promise<UnlistenFn> {
+  return follow<unknown>(CATALOG_CHANGED_EVENT, () => handler());
 }
 
 /**

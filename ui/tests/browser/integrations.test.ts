@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { acmeMail, backend, integrations } from './fixtures';
-import { browserSession, calls, reply, screenshot } from './session';
+import { browserSession, calls, emit, reply, screenshot } from './session';
 
 const { open } = browserSession('integrations');
 
@@ -17,6 +17,17 @@ async function ready(page: Page) {
 }
 
 describe('Integrations view', () => {
+  it('says a restart is needed once the integrations file changed on disk', async () => {
+    const page = await open(backend());
+    await ready(page);
+    await expect(page.getByTestId('catalog-changed').count()).resolves.toBe(0);
+    await emit(page, 'keyport://catalog-changed', null);
+    await expect.poll(() => page.getByTestId('catalog-changed').count()).toBe(1);
+    expect(await page.getByTestId('catalog-changed').innerText()).toContain(
+      'Your integrations file changed. Quit Keyport and open it again to use the new version',
+    );
+  });
+
   it('renders one card per integration with name, description, access and a Connect button', async () => {
     const page = await open(backend());
     await ready(page);
