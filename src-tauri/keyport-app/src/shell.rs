@@ -134,7 +134,9 @@ pub fn run(initial_url: Option<String>) -> i32 {
                         }
                         if !catalog_told && file_stamp(&catalog_file) != catalog_at_start {
                             catalog_told = true;
-                            tracing::info!("integrations.toml changed; the window uses it after a restart");
+                            tracing::info!(
+                                "integrations.toml changed; the window uses it after a restart"
+                            );
                             let _ = watcher.emit(CATALOG_EVENT, ());
                         }
                     }
