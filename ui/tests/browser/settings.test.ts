@@ -189,17 +189,17 @@ describe('Settings view', () => {
       backend({ get_settings: { ok: { ...settings, default_redirect: 'loopback' } }, set_settings: { ok: saved } }),
       { hash: '#/settings' },
     );
-    const select = page.getByLabel('Default way back to Keyport');
+    const select = page.getByLabel('How your browser comes back to Keyport after you sign in');
     await expect.poll(() => select.inputValue()).toBe('loopback');
-    expect(await page.locator('#default-redirect-hint').innerText()).toContain('use their own default');
+    expect(await page.locator('#default-redirect-hint').innerText()).toContain('use their usual one');
     await expect(select.locator('option').allInnerTexts()).resolves.toEqual([
-      'Integration’s default',
-      'Local address (loopback)',
-      'Keyport link (deep link)',
-      'Relay page (https)',
+      'The usual way for each integration',
+      'Through this computer (local address)',
+      'Through a Keyport link',
+      'Through a web page (relay)',
     ]);
     await select.selectOption('relay');
-    await page.getByLabel('Relay page URL').fill('  https://relay.example/keyport ');
+    await page.getByLabel('Web page that hands the sign-in back (relay)').fill('  https://relay.example/keyport ');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await expect.poll(() => page.locator('.saved').innerText()).toContain('Saved.');
     expect(await page.locator('.saved').getAttribute('aria-live')).toBe('polite');
@@ -207,8 +207,8 @@ describe('Settings view', () => {
 
     // Back to the integration's default with no relay: both nulls.
     await reply(page, 'set_settings', { ok: settings });
-    await select.selectOption({ label: 'Integration’s default' });
-    await page.getByLabel('Relay page URL').fill('');
+    await select.selectOption({ label: 'The usual way for each integration' });
+    await page.getByLabel('Web page that hands the sign-in back (relay)').fill('');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await expect.poll(() => argsOf(page, 'set_settings')).toEqual([
       { settings: saved },
@@ -221,7 +221,7 @@ describe('Settings view', () => {
     const page = await open(backend({ set_settings: { error: { code: 'input.invalid', message } } }), {
       hash: '#/settings',
     });
-    const field = page.getByLabel('Relay page URL');
+    const field = page.getByLabel('Web page that hands the sign-in back (relay)');
     await expect.poll(() => field.isEnabled()).toBe(true);
     await field.fill('http://relay.example');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
