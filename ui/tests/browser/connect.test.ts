@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { FlowEvent } from '../../src/lib/api';
-import { GMAIL_MODIFY, backend, connection, started } from './fixtures';
+import { GMAIL_MODIFY, acmeMail, backend, connection, integrations, started } from './fixtures';
 import { argsOf, browserSession, calls, emit, reply, screenshot } from './session';
 
 const session = browserSession('connect');
@@ -49,6 +49,20 @@ describe('Connect dialog', () => {
     ]);
     expect(await text(page)).not.toContain('couldn’t open your browser');
     await screenshot(page, 'waiting.png');
+  });
+
+  it('a custom integration without presets: no empty choice, and Enter goes on', async () => {
+    const bare = { ...acmeMail, presets: [] };
+    const page = await open(backend({ list_integrations: { ok: [...integrations, bare] } }));
+    await openDialog(page, 'Acme Mail');
+    await expect(dialog(page).getByText('What Keyport can do').count()).resolves.toBe(0);
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.textContent?.trim()))
+      .toBe('Continue in browser');
+    await dialog(page).getByText('Advanced').click();
+    const hint = await dialog(page).locator('#connect-scopes-hint').innerText();
+    expect(hint).not.toContain('the choice above');
+    expect(hint).toContain('the integration’s own scopes');
   });
 
   it('Advanced: only the integration’s redirect modes; custom scopes override the preset', async () => {
