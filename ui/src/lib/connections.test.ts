@@ -137,8 +137,12 @@ describe('scopes in plain words', () => {
   });
 
   it('falls back to a count when no preset is granted in full', () => {
-    expect(accessInWords([MODIFY, 'openid'], gmail)).toBe('2 permissions');
-    expect(accessInWords(['x'], undefined)).toBe('1 permission');
+    expect(accessInWords([MODIFY, 'openid'], gmail)).toBe('gmail.modify');
+    expect(accessInWords(['x'], undefined)).toBe('x');
+    expect(accessInWords(['openid', 'https://www.googleapis.com/auth/userinfo.email'], undefined)).toBe(
+      'Only who you are',
+    );
+    expect(accessInWords(['a', 'b', 'c', 'd', 'e', 'openid'], undefined)).toBe('a, b, c and 2 more');
     expect(accessInWords([], gmail)).toBe('No access granted');
   });
 

@@ -158,19 +158,21 @@ function coveredPresets(scopes: readonly string[], integration: IntegrationSumma
   );
 }
 
-function plural(count: number, one: string, many: string): string {
-  return `${count} ${count === 1 ? one : many}`;
-}
+/** Scopes that only say who signed in (not what Keyport may do). */
+const IDENTITY = /^(openid|email|profile|offline_access|https:\/\/www\.googleapis\.com\/auth\/userinfo\.(email|profile))$/;
 
 /**
  * What a connection can do, in plain words: the labels of the integration's
- * presets that were granted in full, else how many permissions were granted.
+ * presets that were granted in full, else the permissions themselves
+ * (shortened; the first three and how many more).
  */
 export function accessInWords(granted: readonly string[], integration: IntegrationSummary | undefined): string {
   const presets = coveredPresets(granted, integration);
   if (presets.length > 0) return presets.map((p) => p.label).join(', ');
-  if (granted.length === 0) return 'No access granted';
-  return plural(granted.length, 'permission', 'permissions');
+  const what = granted.filter((s) => !IDENTITY.test(s)).map(shortScope);
+  if (what.length === 0) return granted.length === 0 ? 'No access granted' : 'Only who you are';
+  if (what.length <= 3) return what.join(', ');
+  return `${what.slice(0, 3).join(', ')} and ${what.length - 3} more`;
 }
 
 /** Scopes as a person can read them: whole presets by label, the rest shortened. */

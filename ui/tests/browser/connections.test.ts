@@ -67,7 +67,7 @@ describe('Connections view', () => {
     const calendar = await row(page, 'conn-4').innerText();
     expect(calendar).toContain('Missing access: Read only');
     expect(calendar).toContain('Not checked yet');
-    expect(calendar).toContain('2 permissions');
+    expect(calendar).toContain('Only who you are');
 
     // The tab counts what needs attention.
     await expect(tab(page).getAttribute('aria-current')).resolves.toBe('page');
