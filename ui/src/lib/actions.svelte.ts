@@ -28,6 +28,32 @@ export function dropConnection(id: string) {
   void connections.reload({ quiet: true });
 }
 
+/** "Check all" under way: how far it got. */
+export const checkingAll = $state<{ done: number; total: number; running: boolean }>({
+  done: 0,
+  total: 0,
+  running: false,
+});
+
+/**
+ * "Check all": every connected account, one after another (a provider sees
+ * one call at a time from this window). Returns how many checks failed.
+ */
+export async function checkAll(ids: readonly string[]): Promise<number> {
+  if (checkingAll.running) return 0;
+  checkingAll.running = true;
+  checkingAll.done = 0;
+  checkingAll.total = ids.length;
+  let failed = 0;
+  for (const id of ids) {
+    const outcome = await checkNow(id);
+    if (!outcome.ok) failed += 1;
+    checkingAll.done += 1;
+  }
+  checkingAll.running = false;
+  return failed;
+}
+
 /**
  * "Check now": ask the provider whether the connection still works. A failed
  * check is stored on the connection by the backend, so the list is refetched

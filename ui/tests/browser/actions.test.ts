@@ -170,6 +170,34 @@ describe('Grant missing access', () => {
   });
 });
 
+describe('Check all', () => {
+  it('checks every signed-in connection one after another and says how it went', async () => {
+    const page = await open(backend({ list_connections: { ok: connections }, check_connection: { ok: connection() } }), {
+      hash: '#/connections',
+    });
+    await page.getByRole('button', { name: 'Check all' }).click();
+    await expect.poll(() => page.getByTestId('check-all-result').count()).toBe(1);
+    // Not conn-3: it waits for a sign-in, a check cannot help it.
+    expect(await argsOf(page, 'check_connection')).toEqual([
+      { connectionId: 'conn-4' },
+      { connectionId: 'conn-1' },
+      { connectionId: 'conn-2' },
+    ]);
+    expect(await page.getByTestId('check-all-result').innerText()).toBe('All 3 checked: they work.');
+  });
+
+  it('counts the checks that failed', async () => {
+    const failure = { code: 'provider.unreachable', message: 'Couldn’t reach Google.' };
+    const page = await open(
+      backend({ list_connections: { ok: connections }, check_connection: { error: failure } }),
+      { hash: '#/connections' },
+    );
+    await page.getByRole('button', { name: 'Check all' }).click();
+    await expect.poll(() => page.getByTestId('check-all-result').count()).toBe(1);
+    expect(await page.getByTestId('check-all-result').innerText()).toBe('3 checked: 3 need a look.');
+  });
+});
+
 describe('Disconnect', () => {
   const done: Disconnected = {
     connection_id: 'conn-1',
