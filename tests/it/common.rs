@@ -599,6 +599,15 @@ pub async fn connect_as(
     sign_in(env, kp, "gmail").await
 }
 
+/// Sign-in options for the deep-link redirect (the in-process tests follow
+/// the provider's redirect themselves).
+pub fn deep_link() -> keyport_core::service::ConnectOptions {
+    keyport_core::service::ConnectOptions {
+        redirect: Some(keyport_core::catalog::RedirectMode::DeepLink),
+        ..Default::default()
+    }
+}
+
 /// Connects `integration` in-process (deep-link mode) as the fake
 /// provider's current account.
 pub async fn sign_in(
@@ -607,13 +616,7 @@ pub async fn sign_in(
     integration: &str,
 ) -> keyport_core::store::Connection {
     let started = kp
-        .initiate(
-            integration,
-            keyport_core::service::ConnectOptions {
-                redirect: Some(keyport_core::catalog::RedirectMode::DeepLink),
-                ..Default::default()
-            },
-        )
+        .initiate(integration, deep_link())
         .await
         .expect("initiate");
     let link = env

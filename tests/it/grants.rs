@@ -6,7 +6,7 @@ use fake_provider::{Endpoint, MAX_REFRESH_TOKENS};
 use keyport_core::secrets::{SecretKey, TokenSet};
 use keyport_core::store::{Connection, Status};
 
-use crate::common::{assert_invariants, connect_as, sign_in, stderr, stdout, Env};
+use crate::common::{assert_invariants, connect_as, deep_link, sign_in, stderr, stdout, Env};
 
 const CALENDAR: &str = "google-calendar";
 
@@ -189,16 +189,7 @@ async fn a_hundred_and_one_sign_ins_never_evict_a_working_connection() {
     // Reconnecting Calendar again and again mints a refresh token each time
     // on the same grant; past 100 the provider forgets the oldest.
     for _ in 0..MAX_REFRESH_TOKENS + 1 {
-        let again = kp
-            .reconnect(
-                &calendar.id,
-                keyport_core::service::ConnectOptions {
-                    redirect: Some(keyport_core::catalog::RedirectMode::DeepLink),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
+        let again = kp.reconnect(&calendar.id, deep_link()).await.unwrap();
         let link = env.provider.follow_authorize(&again.auth_url).unwrap();
         kp.handle_deep_link(&link).await.unwrap();
     }
@@ -230,9 +221,8 @@ async fn a_reconnect_as_another_held_account_revokes_nothing() {
         .reconnect(
             &ana.id,
             keyport_core::service::ConnectOptions {
-                redirect: Some(keyport_core::catalog::RedirectMode::DeepLink),
                 login_hint: Some("bo@firm.example".into()),
-                ..Default::default()
+                ..deep_link()
             },
         )
         .await

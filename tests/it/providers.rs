@@ -8,7 +8,7 @@ use fake_provider::{Config, Endpoint, Fault, TESTING_REFRESH_LIFETIME};
 use keyport_core::secrets::MAX_ENTRY_UNITS;
 use keyport_core::store::Status;
 
-use crate::common::{connect_as, expire_locally, sign_in, stderr, Env};
+use crate::common::{connect_as, deep_link, expire_locally, sign_in, stderr, Env};
 
 /// The stored status and error code of a connection.
 fn status_and_code(env: &Env, id: &str) -> (Status, Option<String>) {
@@ -282,11 +282,7 @@ async fn google_unticked_scopes_are_shown_as_missing() {
         "https://www.googleapis.com/auth/gmail.readonly"
     );
     // "Grant access" asks for the missing scope on the same account.
-    let deep_link = keyport_core::service::ConnectOptions {
-        redirect: Some(keyport_core::catalog::RedirectMode::DeepLink),
-        ..Default::default()
-    };
-    let more = kp.grant_more(&c.id, None, deep_link).await.unwrap();
+    let more = kp.grant_more(&c.id, None, deep_link()).await.unwrap();
     env.provider.set_partial_grant(None);
     let link = env.provider.follow_authorize(&more.auth_url).unwrap();
     let asked = env.provider.authorize_requests().last().cloned().unwrap();

@@ -55,11 +55,7 @@ impl Keyport {
                 )));
             }
             opts.login_hint = opts.login_hint.or(on.email.clone());
-            if let Some(grant) = &on.grant_id {
-                for c in self.store.with(|db| db.connections_on_grant(grant))? {
-                    opts.also_scopes.extend(c.requested_scopes);
-                }
-            }
+            opts.also_scopes.extend(self.scopes_on_grant(&on)?);
         }
         let mode = self.redirect_mode(&integration, opts.redirect)?;
         let scopes = match (&opts.scopes, &opts.preset) {
@@ -260,13 +256,7 @@ impl Keyport {
             opts.login_hint = conn.email.clone();
         }
         let creds = self.credentials(&integration).await?;
-        if let Some(grant) = &conn.grant_id {
-            for other in self.store.with(|db| db.connections_on_grant(grant))? {
-                if other.id != conn.id {
-                    opts.also_scopes.extend(other.requested_scopes);
-                }
-            }
-        }
+        opts.also_scopes.extend(self.scopes_on_grant(conn)?);
         self.begin_flow(
             &integration,
             &creds,
@@ -554,13 +544,7 @@ impl Keyport {
         let others = self.others_on_grant(&grant_id, &target, &granted)?;
         let committed = self.store.transaction(|tx| {
             if new_grant {
-                tx.insert_grant(&Grant::new(
-                    &grant_id,
-                    &integration.provider,
-                    &creds.client_id,
-                    &identity.subject,
-                    identity.email.as_deref(),
-                ))?;
+                tx.insert_grant(&grant_of(&grant_id, &integration, &creds, &identity))?;
             } else {
                 if !tx.touch_grant(&grant_id, &creds.client_id, identity.email.as_deref())? {
                     return Err(Error::Interrupted);
@@ -608,6 +592,20 @@ impl Keyport {
         self.store
             .with(|db| db.connection(&target))?
             .ok_or(Error::ConnectionNotFound(target))
+    }
+
+    /// What every integration on `conn`'s grant asks for: a sign-in on the
+    /// grant asks for all of it (begin_flow drops the repeats).
+    fn scopes_on_grant(&self, conn: &Connection) -> Result<Vec<String>> {
+        let Some(grant) = &conn.grant_id else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .store
+            .with(|db| db.connections_on_grant(grant))?
+            .into_iter()
+            .flat_map(|c| c.requested_scopes)
+            .collect())
     }
 
     /// The grant's other integrations (all but `except`), each with what it
@@ -804,6 +802,22 @@ pub fn missing_scopes(
         .filter(|s| !granted.contains(s.as_str()))
         .cloned()
         .collect()
+}
+
+/// The grant a first sign-in of `identity` with `creds` makes.
+pub(super) fn grant_of(
+    id: &str,
+    integration: &Integration,
+    creds: &ClientCredentials,
+    identity: &Identity,
+) -> Grant {
+    Grant::new(
+        id,
+        &integration.provider,
+        &creds.client_id,
+        &identity.subject,
+        identity.email.as_deref(),
+    )
 }
 
 /// Whether `got` is the issuer `expected` names; Microsoft's

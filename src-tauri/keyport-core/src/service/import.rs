@@ -1,11 +1,11 @@
 //! Creating a connection from an existing refresh token.
 
-use super::flow::{describe_identity, missing_scopes, token_set};
+use super::flow::{describe_identity, grant_of, missing_scopes, token_set};
 use super::{state_hash, Keyport};
 use crate::error::{Error, Result};
 use crate::oauth;
 use crate::secrets::Secret;
-use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, Grant, PendingFlow};
+use crate::store::{now_ms, Activation, Connection, FlowPurpose, FlowStatus, PendingFlow};
 
 impl Keyport {
     /// Creates a connection from an existing refresh token (as Airbyte's
@@ -112,13 +112,7 @@ impl Keyport {
         };
         self.store.transaction(|tx| {
             if tx.grant(&grant_id)?.is_none() {
-                tx.insert_grant(&Grant::new(
-                    &grant_id,
-                    &integration.provider,
-                    &creds.client_id,
-                    &identity.subject,
-                    identity.email.as_deref(),
-                ))?;
+                tx.insert_grant(&grant_of(&grant_id, &integration, &creds, &identity))?;
             }
             tx.heal_grant(&grant_id, &activation.granted_scopes, &others)?;
             tx.activate(&target, &activation)?;
