@@ -186,3 +186,70 @@ async fn list_names_integrations_and_labels_by_account_and_a_typo_gets_a_suggest
     );
     env.assert_no_secrets_leaked();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_note_and_export_as_csv_and_json_without_secrets() {
+    let (env, kp) = crate::common::Env::ready().await;
+    let c = crate::common::connect_as(&env, &kp, "ana@firm.example").await;
+    crate::common::connect_as(&env, &kp, "bo@firm.example").await;
+    let labelled = env.cli(&[
+        "label",
+        "ana@firm.example",
+        "=HYPERLINK(\"https://evil.example\")",
+        "--note",
+        "Client: Müller GmbH, VAT returns",
+    ]);
+    assert!(labelled.status.success(), "{}", stderr(&labelled));
+    assert!(
+        stdout(&labelled).contains("Note: Client: Müller GmbH, VAT returns"),
+        "{}",
+        stdout(&labelled)
+    );
+    assert_eq!(
+        kp.get(&c.id).unwrap().note.as_deref(),
+        Some("Client: Müller GmbH, VAT returns")
+    );
+    let nothing = env.cli(&["label", "ana@firm.example"]);
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(stderr(&nothing).contains("input.invalid"));
+
+    // CSV: a header, one row per connection; the formula-looking label stays text.
+    let csv = stdout(&env.cli(&["export"]));
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("account,name,provider,integration,label,note,status,"),
+        "{csv}"
+    );
+    let ana = lines.find(|l| l.starts_with("ana@")).unwrap();
+    assert!(
+        ana.contains(",Gmail,\"'=HYPERLINK(\"\"https://evil.example\"\")\",")
+            && ana.contains("\"Client: Müller GmbH, VAT returns\",Active,active,"),
+        "{ana}"
+    );
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+
+    // JSON to a file: the same rows, the label as it was typed.
+    let file = env.root.join("export.json");
+    let wrote = env.cli(&["export", "--format", "json", "-o", file.to_str().unwrap()]);
+    assert!(
+        stderr(&wrote).contains("Wrote 2 connections"),
+        "{}",
+        stderr(&wrote)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    assert_eq!(rows[0]["label"], "=HYPERLINK(\"https://evil.example\")");
+    assert_eq!(rows[0]["status"], "Active");
+    assert_eq!(rows[1]["account"], "bo@firm.example");
+    let bad = env.cli(&["export", "--format", "xlsx"]);
+    assert!(stderr(&bad).contains("input.invalid"), "{}", stderr(&bad));
+    let secrets = env.provider.issued_secrets();
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()) && !csv.contains(secret.as_str()));
+    }
+    env.assert_no_secrets_leaked();
+}

@@ -8,7 +8,7 @@ use keyport_core::service::{ClientSource, ClientSummary, IntegrationSummary, Set
 use keyport_core::store::{Connection, Event, OAuthClient, Status, Usage};
 use ts_rs::{Config, TS};
 
-use crate::commands::{AppInfo, BackendDiagnostics, StartedConnect};
+use crate::commands::{AppInfo, BackendDiagnostics, ExportSaved, StartedConnect};
 use crate::shell::FlowEvent;
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/src/lib/bindings.ts");
@@ -42,6 +42,7 @@ fn typescript() -> String {
         decl::<StartedConnect>(&cfg),
         decl::<Settings>(&cfg),
         decl::<BackendDiagnostics>(&cfg),
+        decl::<ExportSaved>(&cfg),
     ] {
         out.push_str(&d);
     }

@@ -99,7 +99,102 @@ pub fn connection_events(
     state: State<'_, AppState>,
     connection_id: String,
 ) -> Result<Vec<keyport_core::store::Event>> {
-    state.keyport()?.events(Some(&connection_id), 200)
+    // The timeline shows 30 days; the list under it at least 200 events.
+    state.keyport()?.history(&connection_id, 200)
+}
+
+/// Keeps the person's note on a connection ("Client: Müller GmbH").
+#[tauri::command]
+pub fn set_connection_note<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    connection_id: String,
+    note: Option<String>,
+) -> Result<Connection> {
+    let c = state.keyport()?.set_note(&connection_id, note.as_deref())?;
+    crate::shell::connections_changed(&app);
+    Ok(c)
+}
+
+/// Where an export went.
+#[derive(Serialize, TS)]
+pub struct ExportSaved {
+    path: String,
+    count: usize,
+}
+
+/// The prefix of every export's file name: `reveal_export` opens no other.
+const EXPORT_PREFIX: &str = "keyport-connections-";
+
+/// The folder exports go to: Downloads, as a browser saves, else home.
+fn export_dir() -> Result<std::path::PathBuf> {
+    let dir = dirs::download_dir()
+        .or_else(dirs::home_dir)
+        .ok_or_else(|| Error::Io("no Downloads or home folder to save the export in".into()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::Io(format!("could not create {}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
+/// Saves the connection list (CSV or JSON, never a secret) in Downloads as
+/// `keyport-connections-<date>.<ext>`, never over an existing file.
+#[tauri::command]
+pub fn export_connections(state: State<'_, AppState>, format: String) -> Result<ExportSaved> {
+    use std::io::Write;
+    let format = keyport_core::service::export::ExportFormat::parse(&format)?;
+    let (text, count) = state.keyport()?.export(format)?;
+    let dir = export_dir()?;
+    let date = &keyport_core::store::utc_time(keyport_core::store::now_ms())[..10];
+    for n in 1..1000 {
+        let name = match n {
+            1 => format!("{EXPORT_PREFIX}{date}.{}", format.extension()),
+            _ => format!("{EXPORT_PREFIX}{date} ({n}).{}", format.extension()),
+        };
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes())
+                    .map_err(|e| Error::Io(format!("could not write {}: {e}", path.display())))?;
+                return Ok(ExportSaved {
+                    path: path.display().to_string(),
+                    count,
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Error::Io(format!(
+                    "could not write {}: {e}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Err(Error::Io(format!(
+        "{} already holds 999 exports of today",
+        dir.display()
+    )))
+}
+
+/// Shows an export in the file manager; only a file `export_connections`
+/// could have written.
+#[tauri::command]
+pub fn reveal_export<R: Runtime>(app: AppHandle<R>, path: String) -> Result<()> {
+    let path = std::path::PathBuf::from(path);
+    let ours = path.parent() == Some(export_dir()?.as_path())
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(EXPORT_PREFIX));
+    if !ours {
+        return Err(Error::InvalidInput("that is not a Keyport export".into()));
+    }
+    app.opener()
+        .reveal_item_in_dir(&path)
+        .map_err(|e| Error::Io(format!("could not show {}: {e}", path.display())))
 }
 
 /// Which programs were handed this connection's tokens, newest first.

@@ -186,6 +186,26 @@ fn the_real_commands_reply_without_secrets() {
         "rename_connection",
         json!({"connectionId": id, "label": "Work"}),
     );
+    let noted = ok(
+        "set_connection_note",
+        json!({"connectionId": id, "note": "Client: Müller GmbH"}),
+    );
+    assert_eq!(noted["note"], "Client: Müller GmbH");
+    // The export lands in Downloads (the headless session's own home) and
+    // its text joins the replies checked for secrets below.
+    let mut exported = Vec::new();
+    for format in ["csv", "json"] {
+        let saved = ok("export_connections", json!({ "format": format }));
+        let path = saved["path"].as_str().unwrap().to_string();
+        assert!(path.ends_with(&format!(".{format}")), "{path}");
+        assert_eq!(saved["count"], 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("Client: Müller GmbH"), "{text}");
+        exported.push((format!("the {format} export"), text));
+        std::fs::remove_file(&path).unwrap();
+    }
+    let refused = call(&webview, "reveal_export", json!({"path": "/etc/passwd"})).unwrap_err();
+    assert_eq!(refused["code"], "input.invalid", "{refused}");
     ok("list_connections", json!({}));
     ok("list_clients", json!({}));
     ok("disconnect_connection", c);
@@ -206,7 +226,8 @@ fn the_real_commands_reply_without_secrets() {
             events
                 .iter()
                 .map(|e| ("a keyport://flow event".to_string(), e.clone())),
-        );
+        )
+        .chain(exported);
     for (what, text) in all {
         if let Some(secret) = leaked(&secrets, &text) {
             panic!("a secret ({}…) appears in {what}: {text}", &secret[..6]);

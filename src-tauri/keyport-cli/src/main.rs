@@ -67,6 +67,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Label a connection and keep a note on it ("Müller GmbH"); both show
+    /// in the window and the export. An empty value clears it.
+    Label {
+        /// Connection id or account email.
+        connection: String,
+        /// The label; omit it to keep the current one.
+        label: Option<String>,
+        /// A note ("Client since 2019, VAT returns").
+        #[arg(long)]
+        note: Option<String>,
+        /// Print JSON instead of text (errors too).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the connection list as CSV or JSON for a spreadsheet or a
+    /// script: accounts, labels, notes, status. Never a token or a secret.
+    Export {
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Check a connection now: refresh if due, then the provider's check call.
     Check {
         /// Connection id or account email.
@@ -310,6 +334,7 @@ fn wants_json(cmd: &Command) -> bool {
                 ..
             }
             | Command::List { json: true }
+            | Command::Label { json: true, .. }
             | Command::Check { json: true, .. }
             | Command::Reconnect {
                 flow: BrowserFlow { json: true, .. },
@@ -412,28 +437,6 @@ async fn token(kp: &Keyport, connection: &str, format: &TokenFormat) -> Result<(
     Ok(())
 }
 
-/// `YYYY-MM-DD HH:MM:SSZ` for Unix milliseconds (UTC; days to a civil date
-/// as in Howard Hinnant's `civil_from_days`).
-fn utc_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// `Name: value` / `key=value` arguments as pairs. The error names the
 /// argument's position, never its text (a header may hold a credential).
 fn split_pairs(
@@ -528,7 +531,7 @@ fn log(kp: &Keyport, connection: Option<&str>, limit: usize, json: bool) -> Resu
         writeln!(
             out,
             "{}  {account}  {}  {program}{path}",
-            utc_time(u.at),
+            keyport_core::store::utc_time(u.at),
             u.kind
         )?;
     }
@@ -574,6 +577,55 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             Ok(())
         }
         Command::List { json } => list(&kp, json),
+        Command::Label {
+            connection,
+            label,
+            note,
+            json,
+        } => {
+            if label.is_none() && note.is_none() {
+                return Err(Error::InvalidInput(
+                    "give a label, --note, or both (an empty one clears it)".into(),
+                ));
+            }
+            let mut c = kp.get(&connection)?;
+            if let Some(label) = label {
+                c = kp.rename(&c.id, Some(&label))?;
+            }
+            if let Some(note) = note {
+                c = kp.set_note(&c.id, Some(&note))?;
+            }
+            if json {
+                print_json(&c)
+            } else {
+                println!(
+                    "{} · {}\nLabel: {}\nNote: {}",
+                    c.email.as_deref().unwrap_or(&c.id),
+                    c.integration,
+                    c.label.as_deref().unwrap_or("(none)"),
+                    c.note.as_deref().unwrap_or("(none)")
+                );
+                Ok(())
+            }
+        }
+        Command::Export { format, output } => {
+            let format = keyport_core::service::export::ExportFormat::parse(&format)?;
+            let (text, count) = kp.export(format)?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|e| {
+                        Error::Io(format!("could not write {}: {e}", path.display()))
+                    })?;
+                    eprintln!(
+                        "Wrote {count} connection{} to {}",
+                        if count == 1 { "" } else { "s" },
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
         Command::Check { connection, json } => {
             let result = kp.check(&connection).await;
             let c = kp.get(&connection)?;
@@ -984,14 +1036,6 @@ mod tests {
 
     fn args(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
-    }
-
-    #[test]
-    fn times_print_as_utc_dates() {
-        assert_eq!(utc_time(0), "1970-01-01 00:00:00Z");
-        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00Z");
-        assert_eq!(utc_time(1_795_791_845_123), "2026-11-27 15:04:05Z");
-        assert_eq!(utc_time(-1000), "1969-12-31 23:59:59Z");
     }
 
     #[test]

@@ -15,6 +15,7 @@ import type {
   DisconnectPlan,
   Disconnected,
   ErrorCode,
+  ExportSaved,
   FlowEvent,
   IntegrationSummary,
   OAuthClient,
@@ -161,6 +162,22 @@ export function connectionUsage(connectionId: string): Promise<Usage[]> {
 export function renameConnection(connectionId: string, label: string | null): Promise<Connection> {
   const trimmed = label?.trim() ?? '';
   return call<Connection>('rename_connection', { connectionId, label: trimmed === '' ? null : trimmed });
+}
+
+/** Keep a note on a connection ("Client: Müller GmbH"); `null` (or blank) clears it. */
+export function setConnectionNote(connectionId: string, note: string | null): Promise<Connection> {
+  const trimmed = note?.trim() ?? '';
+  return call<Connection>('set_connection_note', { connectionId, note: trimmed === '' ? null : trimmed });
+}
+
+/** Save the connection list (no secrets) in Downloads as CSV or JSON. */
+export function exportConnections(format: 'csv' | 'json'): Promise<ExportSaved> {
+  return call<ExportSaved>('export_connections', { format });
+}
+
+/** Show a saved export in the file manager. */
+export async function revealExport(path: string): Promise<void> {
+  await call<null>('reveal_export', { path });
 }
 
 /**

@@ -32,7 +32,12 @@ retry_after: number | null, last_refreshed_at: number | null,
  * The account grant this integration is enabled on (its tokens, its
  * status); `None` until the first sign-in finishes.
  */
-grant_id: string | null, };
+grant_id: string | null, 
+/**
+ * The person's own note ("Client: Müller GmbH"); shown and exported,
+ * never sent anywhere.
+ */
+note: string | null, };
 export type Revocation = "revoked" | "queued" | "not_supported" | "failed" | "nothing_to_revoke" | "kept";
 export type Disconnected = { connection_id: string, email: string | null, revocation: Revocation, message: string, };
 export type DisconnectPlan = { connection_id: string, 
@@ -90,6 +95,7 @@ default_redirect: RedirectMode | null,
  */
 relay_url: string | null, };
 export type BackendDiagnostics = { version: string, os: string, arch: string, keyring: string, keyring_service: string, pending_revocations: number, };
+export type ExportSaved = { path: string, count: number, };
 /** `{code, message, detail}`: how every error reaches the UI. */
 export type KeyportErrorPayload = { code: string, message: string, detail?: unknown, };
 export type FlowEvent = { flow_id: string | null, connection: Connection | null, 

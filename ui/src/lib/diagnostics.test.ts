@@ -36,6 +36,7 @@ function connection(overrides: Partial<Connection> = {}): Connection {
     retry_after: null,
     last_refreshed_at: null,
     grant_id: overrides.id ?? 'c1',
+    note: null,
     ...overrides,
   };
 }

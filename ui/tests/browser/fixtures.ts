@@ -159,6 +159,7 @@ export function connection(overrides: Partial<Connection> = {}): Connection {
     retry_after: null,
     last_refreshed_at: null,
     grant_id: overrides.id ?? 'conn-1',
+    note: null,
     ...overrides,
   };
 }

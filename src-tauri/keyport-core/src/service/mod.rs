@@ -14,6 +14,7 @@
 pub mod api;
 mod clients;
 mod dto;
+pub mod export;
 mod flow;
 pub mod health;
 mod import;
@@ -63,6 +64,13 @@ type RefreshLocks = Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>;
 
 /// How long a provider may take to answer one request.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest note a connection keeps.
+pub const MAX_NOTE_CHARS: usize = 2000;
+/// How many days of a connection's history its timeline shows.
+pub const HISTORY_DAYS: i64 = 30;
+/// At most this many events make a connection's history (an hourly
+/// renewal for 30 days is 720).
+const HISTORY_LIMIT: usize = 5000;
 
 impl Keyport {
     /// Opens the catalog, database and OS keyring for `paths`.
@@ -167,6 +175,20 @@ impl Keyport {
         self.get(&c.id)
     }
 
+    /// Keeps a note on a connection ("Client: Müller GmbH, VAT returns");
+    /// an empty note clears it.
+    pub fn set_note(&self, id_or_email: &str, note: Option<&str>) -> Result<Connection> {
+        let c = self.get(id_or_email)?;
+        let note = note.map(str::trim).filter(|n| !n.is_empty());
+        if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
+            return Err(Error::InvalidInput(format!(
+                "a note can be at most {MAX_NOTE_CHARS} characters"
+            )));
+        }
+        self.store.with(|db| db.set_note(&c.id, note))?;
+        self.get(&c.id)
+    }
+
     /// Deletes every keyring entry this data folder's records name (tokens,
     /// client secrets, sign-in verifiers); returns how many were named.
     /// `keyport reset` then removes the folder itself.
@@ -209,6 +231,15 @@ impl Keyport {
     /// The event log of one connection (or all), newest first.
     pub fn events(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<Event>> {
         self.store.with(|db| db.events(connection_id, limit))
+    }
+
+    /// A connection's history for its timeline: every event of the last
+    /// [`HISTORY_DAYS`] days, and at least its newest `at_least` events
+    /// however old, newest first.
+    pub fn history(&self, connection_id: &str, at_least: usize) -> Result<Vec<Event>> {
+        let since = crate::store::now_ms() - HISTORY_DAYS * 24 * 60 * 60 * 1000;
+        self.store
+            .with(|db| db.events_since(connection_id, since, at_least, HISTORY_LIMIT))
     }
 }
 

@@ -28,6 +28,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/004_usage.sql")),
         M::up(include_str!("migrations/005_no_failed_rows.sql")),
         M::up(include_str!("migrations/006_grants.sql")),
+        M::up(include_str!("migrations/007_notes.sql")),
     ])
 }
 
@@ -37,6 +38,28 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// `YYYY-MM-DD HH:MM:SSZ` for Unix milliseconds (UTC; days to a civil date
+/// as in Howard Hinnant's `civil_from_days`).
+pub fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -147,6 +170,9 @@ pub struct Connection {
     /// The account grant this integration is enabled on (its tokens, its
     /// status); `None` until the first sign-in finishes.
     pub grant_id: Option<String>,
+    /// The person's own note ("Client: Müller GmbH"); shown and exported,
+    /// never sent anywhere.
+    pub note: Option<String>,
 }
 
 impl Connection {
@@ -159,7 +185,7 @@ impl Connection {
 const CONNECTION_COLUMNS: &str = "id, integration, provider, status, label, subject, email, \
     display_name, requested_scopes, granted_scopes, missing_scopes, redirect_mode, profile, \
     last_error_code, last_error_message, last_checked_at, last_check_ok, created_at, updated_at, \
-    refresh_failures, retry_after, last_refreshed_at, grant_id";
+    refresh_failures, retry_after, last_refreshed_at, grant_id, note";
 
 /// One account's grant to one OAuth client: one refresh token (the keyring
 /// entry `connection:<id>`), shared by the integrations enabled on it.
@@ -248,6 +274,7 @@ impl Connection {
             retry_after: row.get(20)?,
             last_refreshed_at: row.get(21)?,
             grant_id: row.get(22)?,
+            note: row.get(23)?,
         })
     }
 }
@@ -372,6 +399,20 @@ pub struct Event {
     pub kind: String,
     pub code: Option<String>,
     pub message: Option<String>,
+}
+
+impl Event {
+    fn from_row(r: &Row) -> rusqlite::Result<Event> {
+        Ok(Event {
+            id: r.get(0)?,
+            connection_id: r.get(1)?,
+            integration: r.get(2)?,
+            at: r.get(3)?,
+            kind: r.get(4)?,
+            code: r.get(5)?,
+            message: r.get(6)?,
+        })
+    }
 }
 
 /// Uses kept per connection (a mail client polling every minute fills it
@@ -605,9 +646,19 @@ impl Db<'_> {
 
     /// Sets (or clears, with `None`) a connection's label.
     pub fn rename(&self, id: &str, label: Option<&str>) -> Result<()> {
+        self.set_person_text(id, "label", label)
+    }
+
+    /// Sets (or clears, with `None`) a connection's note.
+    pub fn set_note(&self, id: &str, note: Option<&str>) -> Result<()> {
+        self.set_person_text(id, "note", note)
+    }
+
+    /// Sets one of the texts the person keeps on a connection.
+    fn set_person_text(&self, id: &str, column: &'static str, text: Option<&str>) -> Result<()> {
         let changed = self.conn.execute(
-            "UPDATE connections SET label = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, label, now_ms()],
+            &format!("UPDATE connections SET {column} = ?2, updated_at = ?3 WHERE id = ?1"),
+            params![id, text, now_ms()],
         )?;
         if changed == 0 {
             return Err(Error::ConnectionNotFound(id.to_string()));
@@ -1245,23 +1296,34 @@ impl Db<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// One connection's events since `since` (ms), and at least its newest
+    /// `at_least`, newest first; no more than `limit`.
+    pub fn events_since(
+        &self,
+        connection_id: &str,
+        since: i64,
+        at_least: usize,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, connection_id, integration, at, kind, code, message FROM events \
+             WHERE connection_id = ?1 AND (at >= ?2 OR id IN (SELECT id FROM events \
+             WHERE connection_id = ?1 ORDER BY id DESC LIMIT ?3)) ORDER BY id DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![connection_id, since, at_least as i64, limit as i64],
+            Event::from_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     pub fn events(&self, connection_id: Option<&str>, limit: usize) -> Result<Vec<Event>> {
         let db = self.conn;
         let mut stmt = db.prepare_cached(
             "SELECT id, connection_id, integration, at, kind, code, message FROM events \
              WHERE ?1 IS NULL OR connection_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![connection_id, limit as i64], |r| {
-            Ok(Event {
-                id: r.get(0)?,
-                connection_id: r.get(1)?,
-                integration: r.get(2)?,
-                at: r.get(3)?,
-                kind: r.get(4)?,
-                code: r.get(5)?,
-                message: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![connection_id, limit as i64], Event::from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }
@@ -1281,6 +1343,38 @@ fn restrict_file(_path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_print_as_utc_dates() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00Z");
+        assert_eq!(utc_time(1_795_791_845_123), "2026-11-27 15:04:05Z");
+        assert_eq!(utc_time(-1000), "1969-12-31 23:59:59Z");
+    }
+
+    #[test]
+    fn history_is_the_last_days_and_at_least_the_newest_events() {
+        let s = Store::open_in_memory().unwrap();
+        let day = 24 * 60 * 60 * 1000;
+        s.with(|db| {
+            for (id, at) in [("c1", 1), ("c1", 2), ("c1", 40 * day), ("c2", 41 * day)] {
+                db.conn.execute(
+                    "INSERT INTO events (connection_id, at, kind) VALUES (?1, ?2, 'checked')",
+                    params![id, at],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let at = |events: Vec<Event>| events.iter().map(|e| e.at).collect::<Vec<_>>();
+        let since = 20 * day;
+        let recent = s.with(|db| db.events_since("c1", since, 0, 10)).unwrap();
+        assert_eq!(at(recent), [40 * day]);
+        let padded = s.with(|db| db.events_since("c1", since, 2, 10)).unwrap();
+        assert_eq!(at(padded), [40 * day, 2], "the newest two, one of them old");
+        let capped = s.with(|db| db.events_since("c1", 0, 0, 2)).unwrap();
+        assert_eq!(at(capped), [40 * day, 2]);
+    }
 
     #[test]
     fn migrations_are_valid() {
