@@ -63,6 +63,8 @@ describe('searchConnections', () => {
     expect(ids(searchConnections(desk, 'buchaltung', name))).toEqual(['mueller']);
     expect(ids(searchConnections(desk, 'bx', name))).toEqual([]);
     expect(ids(searchConnections(desk, 'zzzzzz', name))).toEqual([]);
+    const years = [connection({ id: 'y13', note: 'since 2013' }), connection({ id: 'y14', note: 'since 2014' })];
+    expect(ids(searchConnections(years, '2013', name))).toEqual(['y13']);
   });
 
   it('needs every word', () => {

@@ -41,8 +41,12 @@ export function editDistance(a: string, b: string, limit: number): number {
   return previous[b.length]!;
 }
 
-/** How many typos a query word may have: none in short words, one from 4 letters, two from 8. */
+/**
+ * How many typos a query word may have: none in short words or in numbers
+ * ("2013" is not "2014"), one from 4 letters, two from 8.
+ */
 function typosAllowed(word: string): number {
+  if (/\p{N}/u.test(word)) return 0;
   return word.length >= 8 ? 2 : word.length >= 4 ? 1 : 0;
 }
 

@@ -272,7 +272,98 @@ export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig
       get_settings: { ok: settings },
       diagnostics: { ok: backendDiagnostics },
       open_data_folder: { ok: null },
+      export_connections: { ok: { path: '/home/ana/Downloads/keyport-connections-2026-11-27.csv', count: 4 } },
+      reveal_export: { ok: null },
       ...overrides,
     },
   };
+}
+
+const FIRMS = [
+  'Müller',
+  'Schmidt',
+  'Schneider',
+  'Fischer',
+  'Weber',
+  'Meyer',
+  'Wagner',
+  'Becker',
+  'Schulz',
+  'Hoffmann',
+  'Koch',
+  'Richter',
+  'Klein',
+  'Wolf',
+  'Schröder',
+  'Neumann',
+  'Schwarz',
+  'Zimmermann',
+  'Braun',
+  'Krüger',
+];
+const FORMS = ['GmbH', 'KG', 'AG', 'OHG', 'e.K.'];
+
+/** "Müller GmbH" → "mueller-gmbh" for an address. */
+function slug(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/ä/g, 'ae')
+    .replace(/ö/g, 'oe')
+    .replace(/ü/g, 'ue')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
+}
+
+/**
+ * A bookkeeper's desk: `count` connections, a client mailbox each (every
+ * fifth client also has Google Calendar on the same sign-in), labelled by
+ * client, with a few needing a new sign-in, having trouble, lacking access or
+ * never checked. The same list every time.
+ */
+export function desk(count = 200): Connection[] {
+  const out: Connection[] = [];
+  for (let i = 0; out.length < count; i++) {
+    const client = `${FIRMS[i % FIRMS.length]} ${FORMS[Math.floor(i / FIRMS.length) % FORMS.length]}`;
+    const email =
+      i === 7
+        ? 'lohnbuchhaltung-und-finanzen@mueller-und-soehne-steuerberatung.example'
+        : `buchhaltung@${slug(client)}-${String(i).padStart(3, '0')}.example`;
+    const id = `desk-${i}`;
+    const shared = {
+      email,
+      subject: `s-${i}`,
+      display_name: `Buchhaltung ${client}`,
+      label: i % 9 === 4 ? null : client,
+      note: i % 6 === 0 ? `Client since ${2010 + (i % 15)}, VAT returns monthly` : null,
+      grant_id: id,
+      last_checked_at: i % 31 === 0 ? null : now - ((i * 37) % 72) * HOUR - 60_000,
+      last_check_ok: true,
+      created_at: now - (400 - i) * 24 * HOUR,
+    };
+    const trouble: Partial<Connection> =
+      i % 17 === 3
+        ? {
+            status: 'needs_reauth',
+            last_check_ok: false,
+            last_error_code: 'oauth.invalid_grant',
+            last_error_message: 'Google no longer accepts this sign-in. Sign in again to reconnect.',
+          }
+        : i % 23 === 5
+          ? { status: 'degraded', last_check_ok: false, last_error_code: 'provider.unreachable', last_error_message: 'Couldn’t reach Google.' }
+          : {};
+    out.push(connection({ id, ...shared, ...trouble }));
+    if (i % 5 === 0 && out.length < count) {
+      out.push(
+        connection({
+          id: `${id}-cal`,
+          integration: 'google-calendar',
+          requested_scopes: ['https://www.googleapis.com/auth/calendar.readonly'],
+          granted_scopes: ['openid', 'email', 'https://www.googleapis.com/auth/calendar.readonly'],
+          ...shared,
+          ...trouble,
+        }),
+      );
+    }
+  }
+  return out;
 }

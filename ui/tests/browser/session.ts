@@ -15,6 +15,8 @@ export interface OpenOptions {
   hash?: string;
   /** Install Playwright's fake clock before the page loads (for timeouts). */
   fakeClock?: boolean;
+  /** The window's size (default 1000×700). */
+  viewport?: { width: number; height: number };
 }
 
 /** Registers the hooks of a browser test file; `suite` names its part of ipc-log.json. */
@@ -77,7 +79,7 @@ export function browserSession(suite: string) {
     }
     await context?.close();
     context = await browser.newContext({
-      viewport: { width: 1000, height: 700 },
+      viewport: options.viewport ?? { width: 1000, height: 700 },
       colorScheme: options.colorScheme ?? 'light',
       reducedMotion: 'reduce',
     });
