@@ -71,7 +71,8 @@ demo: build
 	scripts/demo.sh
 
 # Figures, printed (never asserted): connect flow against Google's own
-# library, token broker, refresh storm, 1,000 connections, then footprint
+# library, token broker, refresh storm, 1,000 connections, the Connections
+# view with 200 connections in Chromium (ui/tests/bench), then footprint
 # (sizes of both programs and the .deb, CLI process times, cold start to
 # first paint, memory). stage-cli.sh rebuilds target/release/keyport on its
 # own, as the installers ship it (the workspace build unifies its features
@@ -80,6 +81,7 @@ bench: ui
 	test -x target/bench-venv/bin/python || python3 -m venv target/bench-venv
 	target/bench-venv/bin/pip install --quiet --disable-pip-version-check google-auth-oauthlib
 	KEYPORT_PEER_PYTHON=$(CURDIR)/target/bench-venv/bin/python $(SESSION) $(CARGO) bench -p keyport-cli --bench keyport
+	npm --prefix ui run bench
 	$(CARGO) build --release --workspace
 	scripts/stage-cli.sh
 	$(SESSION) tests/bench/footprint.sh
