@@ -1,6 +1,7 @@
 // How connections read to a person: health groups, order, plain-word access,
 // relative times. Pure functions; the views only render what these return.
 import type { Connection, ConnectionEvent, IntegrationSummary, Usage } from './api';
+import { problemInWords, type Problem } from './problems';
 
 /**
  * What the user has to know at a glance; several backend states share one.
@@ -182,9 +183,18 @@ export function scopesInWords(scopes: readonly string[], integration: Integratio
   return [...presets.map((p) => p.label), ...scopes.filter((s) => !named.has(s)).map(shortScope)];
 }
 
+/** The connection's last error in words a person can act on (problemInWords). */
+export function lastProblem(connection: Connection): Problem | null {
+  if (!connection.last_error_code && !connection.last_error_message?.trim()) return null;
+  return problemInWords(
+    { code: connection.last_error_code, message: connection.last_error_message },
+    providerName(connection.provider),
+  );
+}
+
 /** Why a row needs a look, or null when it is fine. */
 export function attentionReason(connection: Connection, integration: IntegrationSummary | undefined): string | null {
-  const error = connection.last_error_message?.trim();
+  const error = lastProblem(connection)?.text;
   switch (connection.status) {
     case 'needs_reauth':
       return error || 'Sign in again to keep this connection working.';
@@ -197,6 +207,7 @@ export function attentionReason(connection: Connection, integration: Integration
     return `Missing access: ${scopesInWords(connection.missing_scopes, integration).join(', ')}`;
   }
   if (connection.status === 'degraded') {
+    if (error && /by itself/.test(error)) return error;
     return `${error || 'The last check did not succeed.'} Keyport will try again by itself.`;
   }
   return null;

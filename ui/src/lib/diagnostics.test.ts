@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AppInfo, BackendDiagnostics, Connection, IntegrationSummary, OAuthClient } from './api';
 import {
+  engineOf,
   BACKEND_UNAVAILABLE,
   buildDiagnostics,
   maskClientId,
@@ -76,7 +77,7 @@ function input(overrides: Partial<DiagnosticsInput> = {}): DiagnosticsInput {
       leaky({ id: 'gmail', provider: 'google', redirect: 'loopback', configured: true, custom: false } as IntegrationSummary),
       leaky({ id: 'acme-mail', provider: 'acme', redirect: 'deep-link', configured: false, custom: true } as IntegrationSummary),
     ],
-    platform: 'Mozilla/5.0 (X11; Linux x86_64)',
+    platform: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko)',
     maskEmails: true,
     now: Date.UTC(2025, 5, 15, 12, 0, 0),
     ...overrides,
@@ -122,13 +123,27 @@ describe('buildDiagnostics', () => {
   it('has the version, platform, counts per status and error codes (codes only)', () => {
     const text = buildDiagnostics(input());
     expect(text).toContain('Version: 0.3.1');
-    expect(text).toContain('Platform: Mozilla/5.0 (X11; Linux x86_64)');
+    expect(text).toContain('Window engine: WebKitGTK (WebKit 605.1.15)');
+    expect(text).not.toContain('Mozilla');
     expect(text).toContain('Connections: 3 (active 1, needs_reauth 2)');
     expect(text).toContain('last error oauth.invalid_grant');
     expect(text).toContain('missing scopes 2');
     expect(text).not.toContain('no longer accepts'); // messages are left out
     expect(text).not.toContain('Ana at the firm'); // labels too
     expect(text).toContain('Generated: 2025-06-15T12:00:00.000Z');
+  });
+
+  it('names the window engine in words', () => {
+    expect(engineOf('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)')).toBe(
+      'WKWebView (WebKit 605.1.15)',
+    );
+    expect(engineOf('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0')).toBe(
+      'Microsoft Edge WebView2 131',
+    );
+    expect(engineOf('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/141.0.0.0 Safari/537.36')).toBe(
+      'Chromium 141',
+    );
+    expect(engineOf('')).toBe('unknown');
   });
 
   it('lists clients with masked ids and integrations with their setup', () => {

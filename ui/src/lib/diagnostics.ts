@@ -71,6 +71,24 @@ function missing(what: string): string {
   return `  (${what} not loaded)`;
 }
 
+/**
+ * The web engine the window runs on, from its user agent, in words:
+ * "WebKitGTK (WebKit 605.1.15)", "Microsoft Edge WebView2 131", "Chromium 141".
+ * The whole user agent string says no more that support can use.
+ */
+export function engineOf(userAgent: string): string {
+  const edge = /\bEdg\/(\d+)/.exec(userAgent);
+  if (edge) return `Microsoft Edge WebView2 ${edge[1]}`;
+  const chrome = /Chrom(?:e|ium)\/(\d+)/.exec(userAgent);
+  if (chrome) return `Chromium ${chrome[1]}`;
+  const webkit = /\bAppleWebKit\/([\d.]+)/.exec(userAgent);
+  if (webkit) {
+    const port = /Mac OS X|Macintosh/.test(userAgent) ? 'WKWebView' : /Linux|X11|BSD/.test(userAgent) ? 'WebKitGTK' : 'WebKit';
+    return `${port} (WebKit ${webkit[1]})`;
+  }
+  return userAgent.trim() === '' ? 'unknown' : 'unknown engine';
+}
+
 /** The diagnostics text. Pure: the same input gives the same text. */
 export function buildDiagnostics(input: DiagnosticsInput): string {
   const { app, connections, clients, integrations, maskEmails } = input;
@@ -82,7 +100,7 @@ export function buildDiagnostics(input: DiagnosticsInput): string {
   lines.push('Keyport diagnostics');
   lines.push(`Generated: ${iso(input.now)}`);
   lines.push(`Version: ${app?.version ?? (backend ? oneLine(backend.version) : 'unknown')}`);
-  lines.push(`Platform: ${input.platform || 'unknown'}`);
+  lines.push(`Window engine: ${engineOf(input.platform)}`);
   if (backend) lines.push(`OS: ${oneLine(backend.os)} (${oneLine(backend.arch)})`);
   if (app) {
     lines.push(`Data folder: ${path(app.data_dir)}`);

@@ -64,9 +64,16 @@ describe('how a sign-in ended, in words', () => {
   });
 
   it('anything else shows the backend’s message', () => {
-    expect(flowProblem({ code: 'oauth.token_exchange', message: 'Google refused the code.' }, 'Gmail')).toEqual({
+    expect(flowProblem({ code: 'oauth.failed', message: 'The sign-in did not finish.' }, 'Gmail')).toEqual({
       title: 'Couldn’t connect Gmail',
-      text: 'Google refused the code.',
+      text: 'The sign-in did not finish.',
+    });
+  });
+
+  it('a provider’s refusal is worded with the provider’s name', () => {
+    expect(flowProblem({ code: 'oauth.token_exchange', message: 'invalid_request' }, 'Gmail', 'connect', 'Google')).toEqual({
+      title: 'Couldn’t connect Gmail',
+      text: 'Google didn’t finish the sign-in. Try again.',
     });
   });
 

@@ -1,6 +1,7 @@
 // The connect flow's plain logic: what to ask the backend for, and what to say
 // when a sign-in ends. Pure; the dialog renders it.
 import type { Connection, ConnectOptions, IntegrationSummary, KeyportErrorPayload, RedirectMode } from './api';
+import { problemInWords } from './problems';
 
 /** How long the window waits for the browser before it calls the sign-in expired (as the backend does). */
 export const FLOW_TIMEOUT_MS = 10 * 60_000;
@@ -69,6 +70,7 @@ export function flowProblem(
   error: Pick<KeyportErrorPayload, 'code' | 'message'>,
   integrationName: string,
   purpose: FlowPurpose = 'connect',
+  providerName = 'The provider',
 ): FlowProblem | null {
   switch (error.code) {
     case 'oauth.cancelled':
@@ -98,7 +100,7 @@ export function flowProblem(
       // The backend names both accounts ("You signed in as b@x.com; this connection is a@x.com. …").
       return { title: 'That was a different account', text: error.message };
     default:
-      return { title: failedTitle(purpose, integrationName), text: error.message };
+      return { title: failedTitle(purpose, integrationName), text: problemInWords(error, providerName).text };
   }
 }
 

@@ -58,7 +58,11 @@ describe('Check now', () => {
   });
 
   it('shows why a check failed, and the row follows the stored error', async () => {
-    const failure = { code: 'oauth.invalid_grant', message: 'Google no longer accepts this sign-in. Sign in again to reconnect.' };
+    const failure = {
+      code: 'oauth.invalid_grant',
+      message: 'The provider did not accept the authorization ("Token has been expired or revoked."). Access was revoked or has expired: sign in again.',
+    };
+    const worded = 'Google no longer accepts this sign-in. It was revoked or has expired; sign in again to reconnect.';
     const page = await open(
       backend({ list_connections: { ok: [connection()] }, check_connection: { error: failure } }),
       { hash: '#/connections' },
@@ -76,14 +80,16 @@ describe('Check now', () => {
     await detail(page).getByRole('button', { name: 'Check now' }).click();
 
     const alert = detail(page).getByRole('alert');
-    await expect.poll(() => alert.innerText()).toBe(`The check didn’t go through. ${failure.message}`);
+    await expect.poll(() => alert.innerText()).toBe(`The check didn’t go through. ${worded}`);
     await expect.poll(() => row(page, 'conn-1').getAttribute('data-health')).toBe('attention');
     const line = await row(page, 'conn-1').innerText();
     expect(line).toContain('Check failed just now');
     expect(line).toContain('Needs attention');
     // Now the row offers Reconnect, and the pane does not say the same thing twice.
     await expect(row(page, 'conn-1').getByRole('button', { name: 'Reconnect ana@firm.example (Gmail)' }).count()).resolves.toBe(1);
-    expect((await detail(page).innerText()).split(failure.message).length - 1).toBe(1);
+    // (Above the history, which lists the failed check too.)
+    const above = (await detail(page).innerText()).split('\nHistory\n')[0]!;
+    expect(above.split(worded).length - 1).toBe(1);
   });
 });
 
@@ -360,7 +366,8 @@ describe('Health and keyboard', () => {
     await expect(row(page, 'conn-5').getAttribute('data-health')).resolves.toBe('trouble');
     const line = await row(page, 'conn-5').innerText();
     expect(line).toContain('Having trouble');
-    expect(line).toContain('Google could not be reached. Keyport will try again by itself.');
+    expect(line).toContain('Couldn’t reach Google. Check the internet connection; Keyport tries again by itself.');
+    expect(line.match(/by itself/g)).toHaveLength(1);
     await expect(page.getByRole('link', { name: 'Connections (2 need attention)', exact: true }).count()).resolves.toBe(1);
     await expect(page.getByRole('radio', { name: 'Having trouble (1)' }).count()).resolves.toBe(1);
 
@@ -386,14 +393,14 @@ describe('Health and keyboard', () => {
     await page.keyboard.press('Enter');
     await detail(page).waitFor();
     const stops: string[] = [];
-    // Close, Check now, Reconnect, Disconnect.
-    for (let i = 0; i < 4; i += 1) {
+    // Close, what Google said (the provider's own words), Check now, Reconnect, Disconnect.
+    for (let i = 0; i < 5; i += 1) {
       await page.keyboard.press('Tab');
       stops.push(await page.evaluate(() => document.activeElement?.textContent?.trim() ?? ''));
       const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
       expect(outline).not.toBe('none');
     }
-    expect(stops).toEqual(['', 'Check now', 'Reconnect', 'Disconnect']);
+    expect(stops).toEqual(['', 'What Google said', 'Check now', 'Reconnect', 'Disconnect']);
     // Enter on Check now runs the check.
     while ((await page.evaluate(() => document.activeElement?.textContent?.trim())) !== 'Check now') {
       await page.keyboard.press('Shift+Tab');

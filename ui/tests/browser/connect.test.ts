@@ -133,11 +133,12 @@ describe('Connect dialog', () => {
   it.each([
     ['oauth.flow_expired', 'expired'],
     ['oauth.timeout', 'expired'],
-    ['oauth.token_exchange', 'Google refused the authorization code.'],
+    ['oauth.token_exchange', 'Google didn’t finish the sign-in. Try again.'],
+    ['oauth.failed', 'The token exchange went wrong.'],
   ])('explains %s', async (code, words) => {
     const page = await open(backend());
     await startWaiting(page);
-    await emit(page, 'keyport://flow', flow({ error: { code, message: 'Google refused the authorization code.' } }));
+    await emit(page, 'keyport://flow', flow({ error: { code, message: 'The token exchange went wrong.' } }));
     await expect.poll(() => text(page)).toContain(words);
   });
 

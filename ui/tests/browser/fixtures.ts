@@ -186,7 +186,7 @@ export const connections: Connection[] = [
     status: 'needs_reauth',
     profile: { emailAddress: 'zoe@client-co.example', messagesTotal: 4210, threadsTotal: 1988 },
     last_error_code: 'oauth.invalid_grant',
-    last_error_message: 'Google no longer accepts this sign-in. Sign in again to reconnect.',
+    last_error_message: 'The provider did not accept the authorization ("Token has been expired or revoked."). Access was revoked or has expired: sign in again.',
     last_checked_at: now - 26 * HOUR,
     last_check_ok: false,
   }),
@@ -207,7 +207,7 @@ export const connections: Connection[] = [
 ];
 
 export const events: ConnectionEvent[] = [
-  { id: 3, connection_id: 'conn-3', integration: 'gmail', at: now - 26 * HOUR, kind: 'check_failed', code: 'oauth.invalid_grant', message: 'Google no longer accepts this sign-in.' },
+  { id: 3, connection_id: 'conn-3', integration: 'gmail', at: now - 26 * HOUR, kind: 'check_failed', code: 'oauth.invalid_grant', message: 'The provider did not accept the authorization ("Token has been expired or revoked."). Access was revoked or has expired: sign in again.' },
   { id: 2, connection_id: 'conn-3', integration: 'gmail', at: now - 30 * 24 * HOUR, kind: 'connected', code: null, message: null },
   { id: 1, connection_id: 'conn-3', integration: 'gmail', at: now - 30 * 24 * HOUR - 60_000, kind: 'connect_started', code: null, message: null },
 ];
@@ -346,7 +346,7 @@ export function desk(count = 200): Connection[] {
             status: 'needs_reauth',
             last_check_ok: false,
             last_error_code: 'oauth.invalid_grant',
-            last_error_message: 'Google no longer accepts this sign-in. Sign in again to reconnect.',
+            last_error_message: 'The provider did not accept the authorization ("Token has been expired or revoked."). Access was revoked or has expired: sign in again.',
           }
         : i % 23 === 5
           ? { status: 'degraded', last_check_ok: false, last_error_code: 'provider.unreachable', last_error_message: 'Couldn’t reach Google.' }

@@ -141,7 +141,8 @@ describe('Settings view', () => {
     await expect.poll(() => preview.innerText()).toContain('Connections: 4 (active 3, needs_reauth 1)');
     const masked = await preview.innerText();
     expect(masked).toContain('Version: 0.1.0');
-    expect(masked).toContain('Platform: Mozilla/5.0');
+    expect(masked).toContain('Window engine: Chromium ');
+    expect(masked).not.toContain('Mozilla/5.0');
     expect(masked).toContain('a***@firm.example');
     expect(masked).toContain('z***@client-co.example');
     expect(masked).not.toContain('ana@firm.example');
