@@ -433,6 +433,42 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     const calendarOnly = cli(dirs, ['check', calendarId]);
     assert.equal(calendarOnly.status, 0, `Calendar still works: ${calendarOnly.stderr}`);
 
+    // 11b. The desk: search, a note, and an export the CLI and a spreadsheet can read.
+    const searchBox = await session.find('input[type="search"]');
+    await searchBox.sendKeys('calender');
+    await waitFor(
+      async () =>
+        (await execute(session, "return document.querySelectorAll('[data-testid=\"connection-row\"]').length;")) === 1,
+      { timeout: 5_000, message: 'the search "calender" (a typo) to leave the Calendar row' },
+    );
+    await searchBox.sendKeys('\uE003'.repeat('calender'.length)); // Backspace
+    await waitFor(
+      async () =>
+        (await execute(session, "return document.querySelectorAll('[data-testid=\"connection-row\"]').length;")) === 2,
+      { timeout: 5_000, message: 'both rows back after clearing the search' },
+    );
+    await click(session, `[data-connection="${calendarId}"] button.open`, 'css selector');
+    await click(session, buttonNamed('Add a note', '//aside'));
+    const note = 'Client: Müller GmbH, VAT returns';
+    await (await session.find('#note-input')).sendKeys(note);
+    await click(session, buttonNamed('Save note', '//aside'));
+    await waitForText(session, '[data-testid="note"]', note, { what: 'the saved note' });
+    const noted = JSON.parse(cli(dirs, ['list', '--json']).stdout).find((c) => c.id === calendarId);
+    assert.equal(noted.note, note, 'the note is in the database');
+    await click(session, '#connection-detail button[aria-label="Close details"]', 'css selector');
+    await click(session, buttonNamed('Export CSV'));
+    const saved = await waitForText(session, '[data-testid="export-result"]', 'Saved 2 connections to', {
+      what: 'the export notice',
+    });
+    const exportPath = /Saved 2 connections to (\S+\.csv)/.exec(saved)?.[1];
+    assert.ok(exportPath && fs.existsSync(exportPath), `the export file exists: ${saved}`);
+    const csv = fs.readFileSync(exportPath, 'utf8');
+    assert.match(csv, /^account,name,provider,integration,label,note,status,/);
+    assert.ok(csv.includes(`"${note}"`) && csv.includes('Google Calendar'), csv);
+    const bosToken = cli(dirs, ['token', other]).stdout.trim();
+    assert.ok(bosToken.length > 10 && !csv.includes(bosToken), 'no token in the export');
+    fs.rmSync(exportPath);
+
     // 12. integrations.toml is edited under the open window: it says a restart is needed.
     fs.appendFileSync(path.join(dirs.configDir, 'integrations.toml'), '\n# edited while Keyport runs\n');
     await waitForText(session, '[data-testid="catalog-changed"]', 'Quit Keyport and open it again', {

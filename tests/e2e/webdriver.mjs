@@ -164,6 +164,10 @@ export class Element {
   click() {
     return this.cmd('POST', '/click', {}, 'click');
   }
+  /** Types `text` into the element, as a person at the keyboard. */
+  sendKeys(text) {
+    return this.cmd('POST', '/value', { text }, 'send keys');
+  }
   async findAll(selector, using = 'css selector') {
     const list = await this.cmd('POST', '/elements', { using, value: selector }, `find ${selector}`);
     return list.map((ref) => new Element(this.session, ref[ELEMENT_KEY]));
