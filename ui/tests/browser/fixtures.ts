@@ -232,7 +232,7 @@ export function sourcesOf(saved: OAuthClient[]): ClientSummary[] {
   });
 }
 
-export const settings: Settings = { default_redirect: null, relay_url: null };
+export const settings: Settings = { default_redirect: null, relay_url: null, close_to_tray: true };
 
 export const backendDiagnostics: BackendDiagnostics = {
   version: '0.1.0',
@@ -269,6 +269,7 @@ export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig
       connection_usage: { ok: usage },
       disconnect_plan: { ok: plan },
       get_settings: { ok: settings },
+      autostart_enabled: { ok: false },
       diagnostics: { ok: backendDiagnostics },
       open_data_folder: { ok: null },
       ...overrides,
