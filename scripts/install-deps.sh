@@ -9,14 +9,17 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-# Build: WebKitGTK and friends. Tests: a virtual display, a session bus, a
+# Build: WebKitGTK and friends; the tray icon's library, loaded at run time
+# (libayatana-appindicator3-1). Tests: a virtual display, a session bus, a
 # Secret Service, WebKit's WebDriver, Chromium for the UI tests, and the
 # desktop tools deep links go through; a real IMAP server (Dovecot, started
-# by the broker tests on a loopback port with their own configuration).
+# by the broker tests on a loopback port with their own configuration); the
+# desktop's side of the tray icon and window closing (tests/e2e/tray_host.py:
+# python3-dbus, python3-gi, python3-xlib).
 PACKAGES="build-essential pkg-config curl file libwebkit2gtk-4.1-dev librsvg2-dev
-libayatana-appindicator3-dev libssl-dev xvfb xauth dbus dbus-x11 webkit2gtk-driver
+libayatana-appindicator3-dev libayatana-appindicator3-1 libssl-dev xvfb xauth dbus dbus-x11 webkit2gtk-driver
 xdg-utils desktop-file-utils libglib2.0-bin gnome-keyring chromium imagemagick rpm x11-utils
-python3 python3-venv python3-yaml procps dovecot-imapd dovecot-submissiond
+python3 python3-venv python3-yaml python3-dbus python3-gi python3-xlib procps dovecot-imapd dovecot-submissiond
 msmtp neomutt isync libsasl2-modules-kdexoauth2 openssl"
 
 missing=""

@@ -352,6 +352,17 @@ RPM=$(find "$BUNDLE/rpm" -maxdepth 1 -name '*.rpm' $fresh -printf '%T@ %p\n' 2>/
 
 # Package contents.
 PKG=$(dpkg-deb -f "$DEB" Package)
+# The tray icon's library is loaded at run time (dlopen), so no soname check
+# finds it: the bundler adds it to the packages when the app has a tray icon.
+DEPENDS=$(dpkg-deb -f "$DEB" Depends)
+case ", $DEPENDS," in
+    *", libayatana-appindicator3-1,"*) ok ".deb depends on libayatana-appindicator3-1 (the tray icon)" ;;
+    *) fail ".deb does not depend on libayatana-appindicator3-1; Depends: $DEPENDS" ;;
+esac
+if [ -n "$RPM" ]; then
+    if rpm -qpR "$RPM" 2>/dev/null | grep -q '^libayatana-appindicator3\.so\.1'; then ok ".rpm requires libayatana-appindicator3.so.1 (the tray icon)"
+    else fail ".rpm does not require libayatana-appindicator3.so.1: $(rpm -qpR "$RPM" 2>/dev/null | tr '\n' ' ')"; fi
+fi
 dpkg-deb -x "$DEB" "$WORK/deb"
 for b in keyport keyport-app; do
     if [ -f "$WORK/deb/usr/bin/$b" ] && [ -x "$WORK/deb/usr/bin/$b" ]; then ok ".deb ships /usr/bin/$b (executable)"

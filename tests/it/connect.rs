@@ -210,6 +210,7 @@ async fn settings_choose_the_default_redirect_and_relay_page() {
     let bad = kp.set_settings(&Settings {
         default_redirect: None,
         relay_url: Some("http://relay.example/".into()),
+        close_to_tray: true,
     });
     assert_eq!(
         bad.unwrap_err().code(),
@@ -220,6 +221,7 @@ async fn settings_choose_the_default_redirect_and_relay_page() {
     kp.set_settings(&Settings {
         default_redirect: Some(RedirectMode::DeepLink),
         relay_url: Some("https://relay.example/keyport/".into()),
+        close_to_tray: true,
     })
     .unwrap();
     let started = kp

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
+use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_opener::OpenerExt;
 use ts_rs::TS;
 
@@ -436,6 +437,32 @@ pub fn get_settings(state: State<'_, AppState>) -> Result<Settings> {
 #[tauri::command]
 pub fn set_settings(state: State<'_, AppState>, settings: Settings) -> Result<Settings> {
     state.keyport()?.set_settings(&settings)
+}
+
+/// Whether Keyport starts when the person logs in, as the system has it
+/// (Linux: `~/.config/autostart/Keyport.desktop`), not a stored flag.
+#[tauri::command]
+pub fn autostart_enabled<R: Runtime>(app: AppHandle<R>) -> Result<bool> {
+    app.autolaunch().is_enabled().map_err(|e| {
+        Error::Io(format!(
+            "could not tell whether Keyport starts at login: {e}"
+        ))
+    })
+}
+
+/// Turns starting at login on or off (a login start runs in the
+/// background); answers the state read back from the system.
+#[tauri::command]
+pub fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<bool> {
+    let manager = app.autolaunch();
+    let done = if enabled {
+        manager.enable()
+    } else {
+        manager.disable()
+    };
+    done.map_err(|e| Error::Io(format!("could not change starting at login: {e}")))?;
+    tracing::info!(enabled, "start at login changed");
+    autostart_enabled(app)
 }
 
 /// Opens the data folder in the file manager.

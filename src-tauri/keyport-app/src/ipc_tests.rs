@@ -25,6 +25,23 @@ fn context() -> tauri::Context<MockRuntime> {
     tauri::generate_context!("tauri.conf.json")
 }
 
+/// The app on the mock runtime with Keyport's commands over `kp`, and its
+/// main window.
+fn mock_app(
+    builder: tauri::Builder<MockRuntime>,
+    kp: Keyport,
+) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    let app = builder
+        .manage(AppState::new(Ok(kp)))
+        .invoke_handler(shell::handler())
+        .build(context())
+        .expect("the app builds");
+    let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .unwrap();
+    (app, webview)
+}
+
 /// Calls one command as the UI would; the serialised reply (or error).
 fn call(webview: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
     get_ipc_response(
@@ -90,16 +107,12 @@ fn the_real_commands_reply_without_secrets() {
     )
     .unwrap();
     let kp = Keyport::open(paths).unwrap();
-    let app = mock_builder()
-        .plugin(tauri_plugin_opener::init())
-        .plugin(tauri_plugin_notification::init())
-        .manage(AppState::new(Ok(kp)))
-        .invoke_handler(shell::handler())
-        .build(context())
-        .expect("the app builds");
-    let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap();
+    let (app, webview) = mock_app(
+        mock_builder()
+            .plugin(tauri_plugin_opener::init())
+            .plugin(tauri_plugin_notification::init()),
+        kp,
+    );
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     app.listen_any(FLOW_EVENT, move |e| {
@@ -233,6 +246,89 @@ fn the_real_commands_reply_without_secrets() {
             panic!("a secret ({}…) appears in {what}: {text}", &secret[..6]);
         }
     }
+}
+
+/// The Settings view's two switches through the real commands: "Keep
+/// Keyport running in the background" is saved with the other settings
+/// (on by default, off kept across a reopen of the core), and "Start
+/// Keyport when I log in" writes and removes the system's autostart entry
+/// (Linux: `$HOME/.config/autostart/Keyport.desktop`, starting in the
+/// background), answering what it reads back.
+#[test]
+fn the_background_switches_are_saved_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // The autostart entry goes under $HOME: a throw-away one.
+    std::env::set_var("HOME", dir.path());
+    let paths = Paths::at(dir.path().join("data"), dir.path().join("config"))
+        .with_policy_dir(dir.path().join("policy"));
+    let (_app, webview) = mock_app(
+        mock_builder().plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(shell::BACKGROUND_ARG)
+                .build(),
+        ),
+        Keyport::open(paths.clone()).unwrap(),
+    );
+    let ok = |cmd: &str, args: Value| -> Value {
+        call(&webview, cmd, args.clone()).unwrap_or_else(|e| panic!("{cmd} {args} failed: {e}"))
+    };
+
+    let fresh = ok("get_settings", json!({}));
+    assert_eq!(
+        fresh,
+        json!({"default_redirect": null, "relay_url": null, "close_to_tray": true})
+    );
+    let saved = ok(
+        "set_settings",
+        json!({"settings": {"default_redirect": "loopback", "relay_url": null, "close_to_tray": false}}),
+    );
+    assert_eq!(saved["close_to_tray"], false);
+    assert_eq!(saved["default_redirect"], "loopback");
+    assert_eq!(ok("get_settings", json!({})), saved);
+    // What another process (the next start) reads.
+    assert!(
+        !Keyport::open(paths)
+            .unwrap()
+            .settings()
+            .unwrap()
+            .close_to_tray
+    );
+    // The field is required: a caller that leaves it out changes nothing.
+    let missing = call(
+        &webview,
+        "set_settings",
+        json!({"settings": {"default_redirect": null, "relay_url": null}}),
+    );
+    assert!(missing.is_err(), "{missing:?}");
+    assert_eq!(ok("get_settings", json!({})), saved);
+
+    let entry = dir.path().join(".config/autostart/Keyport.desktop");
+    assert_eq!(ok("autostart_enabled", json!({})), false);
+    assert!(!entry.exists());
+    assert_eq!(ok("set_autostart", json!({"enabled": true})), true);
+    let desktop = std::fs::read_to_string(&entry).expect("the autostart entry");
+    let exec = desktop
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .expect("an Exec line");
+    let exe = std::env::current_exe().unwrap();
+    assert_eq!(
+        exec.trim(),
+        format!("{} {}", exe.display(), shell::BACKGROUND_ARG),
+        "the login start is a background one"
+    );
+    assert_eq!(ok("autostart_enabled", json!({})), true);
+    // The state is the system's: removed behind Keyport's back, it says so.
+    std::fs::remove_file(&entry).unwrap();
+    assert_eq!(ok("autostart_enabled", json!({})), false);
+    assert_eq!(ok("set_autostart", json!({"enabled": true})), true);
+    assert_eq!(ok("set_autostart", json!({"enabled": false})), false);
+    assert!(!entry.exists());
+    assert_eq!(
+        ok("set_autostart", json!({"enabled": false})),
+        false,
+        "twice is fine"
+    );
 }
 
 /// Every command the compiled ACL knows (each plugin's permissions and the

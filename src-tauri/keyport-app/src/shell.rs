@@ -1,6 +1,6 @@
-//! The Tauri shell: window, plugins, deep-link intake and the commands the
-//! UI calls. Thin on purpose — every decision lives in the core; this file
-//! only wires it to Tauri. The only module that imports `tauri`.
+//! The Tauri shell: window, plugins, deep-link intake, the tray icon
+//! (`tray.rs`) and the commands the UI calls. Thin on purpose — every
+//! decision lives in the core; this file only wires it to Tauri.
 
 use crate::commands;
 use std::collections::HashMap;
@@ -21,6 +21,9 @@ pub const CONNECTIONS_EVENT: &str = "keyport://connections-changed";
 /// Emitted once when the person's `integrations.toml` changed on disk: the
 /// window reads it at start, so it says a restart is needed.
 pub const CATALOG_EVENT: &str = "keyport://catalog-changed";
+/// The argument Keyport is started with at login (Settings → "Start
+/// Keyport when I log in"): start in the background, the window hidden.
+pub const BACKGROUND_ARG: &str = "--background";
 /// How often the window looks for changes other processes made.
 const OUTSIDE_CHANGES_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -57,8 +60,9 @@ pub struct FlowEvent {
 }
 
 /// Starts the GUI (or, when another instance runs, forwards the deep link
-/// to it and exits). Returns the exit code.
-pub fn run(initial_url: Option<String>) -> i32 {
+/// to it and exits). `background`: started at login, the window stays
+/// hidden until the person opens it. Returns the exit code.
+pub fn run(initial_url: Option<String>, background: bool) -> i32 {
     let _ = STARTED.set(std::time::Instant::now());
     let keyport = Paths::from_env().and_then(|paths| {
         keyport_core::logging::init(&paths, true);
@@ -71,20 +75,55 @@ pub fn run(initial_url: Option<String>) -> i32 {
     let app = tauri::Builder::default()
         // First, so a second instance forwards its URL and exits early.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
-            // Started again by the person: come forward. A forwarded deep
-            // link decides for itself (see `deep_link`).
-            if !argv.iter().any(|a| keyport_core::callback::is_deep_link(a)) {
+            // Started again by the person: come forward (also from the
+            // background). A forwarded deep link decides for itself (see
+            // `deep_link`); a login start leaves the window as it is.
+            if !argv
+                .iter()
+                .any(|a| keyport_core::callback::is_deep_link(a) || a == BACKGROUND_ARG)
+            {
                 focus(app);
             }
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
-        // Size and position are remembered between runs.
-        .plugin(tauri_plugin_window_state::Builder::default().build())
+        // Size and position are remembered between runs; whether the window
+        // shows is decided at start (`background`), not remembered.
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(
+                    tauri_plugin_window_state::StateFlags::all()
+                        - tauri_plugin_window_state::StateFlags::VISIBLE,
+                )
+                .build(),
+        )
+        // "Start Keyport when I log in": the login start is a background one.
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .arg(BACKGROUND_ARG)
+                .build(),
+        )
         .manage(state)
         .invoke_handler(handler())
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if keeps_running_when_closed(window.app_handle()) {
+                    api.prevent_close();
+                    let _ = window.hide();
+                    tracing::info!("window closed; Keyport keeps running in the background");
+                }
+            }
+        })
         .setup(move |app| {
+            // The window is created hidden (tauri.conf.json), so a login
+            // start never flashes it.
+            if !background {
+                focus(app.handle());
+            }
+            if let Err(e) = crate::tray::create(app.handle()) {
+                tracing::warn!("no tray icon: {e}");
+            }
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
             if registers_scheme_itself() {
                 if let Err(e) = app.deep_link().register_all() {
@@ -117,6 +156,10 @@ pub fn run(initial_url: Option<String>) -> i32 {
                 let kp = kp.clone();
                 let handle = app.handle().clone();
                 seed_notified(&kp);
+                crate::tray::show_count(
+                    app.handle(),
+                    needing_person(&kp.list().unwrap_or_default()),
+                );
                 // The window follows the database whoever writes to it:
                 // the CLI, a script, another process's refresh.
                 let (watched, watcher) = (kp.clone(), app.handle().clone());
@@ -215,6 +258,8 @@ pub(crate) fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         commands::first_paint,
         commands::get_settings,
         commands::set_settings,
+        commands::autostart_enabled,
+        commands::set_autostart,
         commands::open_data_folder,
         commands::diagnostics,
     ]
@@ -376,10 +421,10 @@ pub(crate) fn emit_flow<R: Runtime>(
     connections_changed(app);
 }
 
-/// Tells the UI to refetch, shows on the app icon how many connections
-/// need the person (where the desktop supports badges), and notifies once
-/// for each connection that newly needs the person — whoever changed it
-/// (a check here, the scheduler, the CLI).
+/// Tells the UI to refetch, shows on the app icon (where the desktop
+/// supports badges) and the tray how many connections need the person, and
+/// notifies once for each connection that newly needs the person — whoever
+/// changed it (a check here, the scheduler, the CLI).
 pub(crate) fn connections_changed<R: Runtime>(app: &AppHandle<R>) {
     let _ = app.emit(CONNECTIONS_EVENT, ());
     let all = app
@@ -389,13 +434,32 @@ pub(crate) fn connections_changed<R: Runtime>(app: &AppHandle<R>) {
     for c in &all {
         notify_if_needs_reauth(app, c);
     }
-    let count = all
-        .iter()
-        .filter(|c| {
-            c.status == keyport_core::store::Status::NeedsReauth || !c.missing_scopes.is_empty()
-        })
-        .count() as i64;
+    let count = needing_person(&all);
     if let Some(w) = app.get_webview_window("main") {
-        let _ = w.set_badge_count((count > 0).then_some(count));
+        let _ = w.set_badge_count((count > 0).then_some(count as i64));
     }
+    crate::tray::show_count(app, count);
+}
+
+/// How many connections need the person (the window's "Needs attention").
+fn needing_person(all: &[keyport_core::store::Connection]) -> usize {
+    all.iter().filter(|c| c.needs_person()).count()
+}
+
+/// Whether closing the window hides it (Settings, on unless turned off).
+/// Without a tray icon to come back through, or without a working core,
+/// closing quits.
+fn keeps_running_when_closed<R: Runtime>(app: &AppHandle<R>) -> bool {
+    if app.tray_by_id(crate::tray::TRAY_ID).is_none() {
+        return false;
+    }
+    app.try_state::<AppState>()
+        .and_then(|s| s.keyport().ok().map(|kp| kp.settings()))
+        .is_some_and(|settings| match settings {
+            Ok(s) => s.close_to_tray,
+            Err(e) => {
+                tracing::warn!(code = e.code(), "cannot read the settings: {e}");
+                true
+            }
+        })
 }

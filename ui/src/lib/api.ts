@@ -254,8 +254,22 @@ export function getSettings(): Promise<Settings> {
 export function setSettings(settings: Settings): Promise<Settings> {
   const relay = settings.relay_url?.trim() ?? '';
   return call<Settings>('set_settings', {
-    settings: { default_redirect: settings.default_redirect, relay_url: relay === '' ? null : relay },
+    settings: {
+      default_redirect: settings.default_redirect,
+      relay_url: relay === '' ? null : relay,
+      close_to_tray: settings.close_to_tray,
+    },
   });
+}
+
+/** Whether Keyport starts when the person logs in, as the system has it (not a stored flag). */
+export async function autostartEnabled(): Promise<boolean> {
+  return (await call<boolean>('autostart_enabled')) === true;
+}
+
+/** Turn starting at login on or off; resolves with the state read back from the system. */
+export async function setAutostart(enabled: boolean): Promise<boolean> {
+  return (await call<boolean>('set_autostart', { enabled })) === true;
 }
 
 /** Open the data folder in the system's file manager. */

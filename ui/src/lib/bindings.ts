@@ -93,7 +93,13 @@ default_redirect: RedirectMode | null,
 /**
  * The relay page for integrations without their own `relay_url`.
  */
-relay_url: string | null, };
+relay_url: string | null, 
+/**
+ * Closing the window hides it and Keyport keeps running in the
+ * background (tray icon, health checks, notifications); off: closing
+ * quits. On unless the person turned it off.
+ */
+close_to_tray: boolean, };
 export type BackendDiagnostics = { version: string, os: string, arch: string, keyring: string, keyring_service: string, pending_revocations: number, };
 export type ExportSaved = { path: string, count: number, };
 /** `{code, message, detail}`: how every error reaches the UI. */

@@ -65,6 +65,8 @@ export const clients = resource(api.listClients);
 /** Each provider's client and where it comes from (built in, organisation, yours, catalog). */
 export const clientSources = resource(api.clientSources);
 export const appInfo = resource(api.appInfo);
+/** The app-wide preferences; each Settings section saves its part of them. */
+export const settings = resource(api.getSettings);
 
 /** The current section and its parameters, following the URL hash. */
 export const route = $state<{ current: Route }>({ current: parseHash(location.hash) });

@@ -233,7 +233,7 @@ export function sourcesOf(saved: OAuthClient[]): ClientSummary[] {
   });
 }
 
-export const settings: Settings = { default_redirect: null, relay_url: null };
+export const settings: Settings = { default_redirect: null, relay_url: null, close_to_tray: true };
 
 export const backendDiagnostics: BackendDiagnostics = {
   version: '0.1.0',
@@ -270,6 +270,7 @@ export function backend(overrides: HarnessConfig['replies'] = {}): HarnessConfig
       connection_usage: { ok: usage },
       disconnect_plan: { ok: plan },
       get_settings: { ok: settings },
+      autostart_enabled: { ok: false },
       diagnostics: { ok: backendDiagnostics },
       open_data_folder: { ok: null },
       export_connections: { ok: { path: '/home/ana/Downloads/keyport-connections-2026-11-27.csv', count: 4 } },

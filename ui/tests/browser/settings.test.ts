@@ -185,7 +185,7 @@ describe('Settings view', () => {
     await expect(page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).resolves.toBe('diagnostics');
   });
   it('saves the sign-in preferences with the chosen mode and relay URL, and says so', async () => {
-    const saved = { default_redirect: 'relay', relay_url: 'https://relay.example/keyport' };
+    const saved = { default_redirect: 'relay', relay_url: 'https://relay.example/keyport', close_to_tray: true };
     const page = await open(
       backend({ get_settings: { ok: { ...settings, default_redirect: 'loopback' } }, set_settings: { ok: saved } }),
       { hash: '#/settings' },
@@ -213,7 +213,7 @@ describe('Settings view', () => {
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await expect.poll(() => argsOf(page, 'set_settings')).toEqual([
       { settings: saved },
-      { settings: { default_redirect: null, relay_url: null } },
+      { settings: { default_redirect: null, relay_url: null, close_to_tray: true } },
     ]);
   });
 
@@ -231,8 +231,76 @@ describe('Settings view', () => {
     await expect(field.getAttribute('aria-describedby')).resolves.toBe('relay-url-error');
     expect(await page.locator('.saved').innerText()).toBe('');
     expect(await argsOf(page, 'set_settings')).toEqual([
-      { settings: { default_redirect: null, relay_url: 'http://relay.example' } },
+      { settings: { default_redirect: null, relay_url: 'http://relay.example', close_to_tray: true } },
     ]);
+  });
+
+  it('keeps running in the background when closed: on by default, turned off and on, saved with the other preferences', async () => {
+    const saved = { default_redirect: 'loopback', relay_url: 'https://relay.example/keyport', close_to_tray: true };
+    const off = { ...saved, close_to_tray: false };
+    const page = await open(backend({ get_settings: { ok: saved }, set_settings: { ok: off } }), { hash: '#/settings' });
+    const keep = page.getByRole('switch', { name: 'Keep Keyport running in the background when I close the window' });
+    await expect.poll(() => keep.isChecked()).toBe(true);
+    expect(await page.locator('#close-to-tray-hint').innerText()).toContain('closing the window quits Keyport');
+
+    await keep.click();
+    await expect.poll(() => argsOf(page, 'set_settings')).toEqual([{ settings: off }]);
+    await expect.poll(() => keep.isChecked()).toBe(false);
+
+    // The sign-in form saves with what the switch set, not what it loaded.
+    await reply(page, 'set_settings', { ok: off });
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expect.poll(() => argsOf(page, 'set_settings')).toEqual([{ settings: off }, { settings: off }]);
+
+    // A refusal leaves the switch as saved and says why.
+    await reply(page, 'set_settings', { error: { code: 'store.failed', message: 'The database is read-only.' } });
+    await keep.click();
+    await expect.poll(() => page.getByRole('alert').innerText()).toBe('The database is read-only.');
+    expect(await keep.isChecked()).toBe(false);
+
+    await reply(page, 'set_settings', { ok: saved });
+    await keep.click();
+    await expect.poll(() => keep.isChecked()).toBe(true);
+    expect((await argsOf(page, 'set_settings')).at(-1)).toEqual({ settings: saved });
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+
+  it('Start Keyport when I log in shows what the system has, and what it has after a change', async () => {
+    const page = await open(backend({ autostart_enabled: { ok: true }, set_autostart: { ok: false } }), { hash: '#/settings' });
+    const login = page.getByRole('switch', { name: 'Start Keyport when I log in' });
+    await expect.poll(() => login.isChecked()).toBe(true);
+    expect(await calls(page, 'autostart_enabled')).toHaveLength(1);
+
+    await login.click();
+    await expect.poll(() => argsOf(page, 'set_autostart')).toEqual([{ enabled: false }]);
+    await expect.poll(() => login.isChecked()).toBe(false);
+
+    // The system did not take it: the switch shows the state read back, and says so.
+    await login.click();
+    await expect.poll(() => page.getByRole('alert').innerText()).toContain('Your system did not take the change');
+    expect(await argsOf(page, 'set_autostart')).toEqual([{ enabled: false }, { enabled: true }]);
+    expect(await login.isChecked()).toBe(false);
+
+    await reply(page, 'set_autostart', { error: { code: 'io.failed', message: 'could not change starting at login: denied' } });
+    await login.click();
+    await expect.poll(() => page.getByRole('alert').innerText()).toBe('could not change starting at login: denied');
+    expect(await login.isChecked()).toBe(false);
+
+    await reply(page, 'set_autostart', { ok: true });
+    await login.click();
+    await expect.poll(() => login.isChecked()).toBe(true);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+
+  it('the login switch stays off and says why when the system cannot be asked', async () => {
+    const page = await open(
+      backend({ autostart_enabled: { error: { code: 'io.failed', message: 'no home folder' } } }),
+      { hash: '#/settings' },
+    );
+    const login = page.getByRole('switch', { name: 'Start Keyport when I log in' });
+    await expect.poll(() => page.getByText('Couldn’t ask your system whether Keyport starts at login: no home folder').count()).toBe(1);
+    expect(await login.isDisabled()).toBe(true);
+    expect(await login.isChecked()).toBe(false);
   });
 
   it('Open folder opens the data folder, and shows why not when it can’t', async () => {

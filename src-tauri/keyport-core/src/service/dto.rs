@@ -88,12 +88,26 @@ impl std::fmt::Debug for SignIn {
 }
 
 /// App-wide preferences, set in Settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Settings {
     /// Used when the integration allows it and the caller does not choose.
     pub default_redirect: Option<RedirectMode>,
     /// The relay page for integrations without their own `relay_url`.
     pub relay_url: Option<String>,
+    /// Closing the window hides it and Keyport keeps running in the
+    /// background (tray icon, health checks, notifications); off: closing
+    /// quits. On unless the person turned it off.
+    pub close_to_tray: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            default_redirect: None,
+            relay_url: None,
+            close_to_tray: true,
+        }
+    }
 }
 
 /// The integration as the UI and `keyport integrations` show it.

@@ -14,7 +14,7 @@ use crate::catalog::Integration;
 use crate::error::{Error, Result};
 use crate::oauth;
 use crate::secrets::Secret;
-use crate::store::{now_ms, Connection, Status};
+use crate::store::{now_ms, Connection};
 
 /// Called after each check with the connection id and the outcome.
 pub type OnChecked = Arc<dyn Fn(&str, &Result<Connection>) + Send + Sync>;
@@ -152,7 +152,7 @@ impl Keyport {
         Ok(self
             .list()?
             .into_iter()
-            .filter(|c| matches!(c.status, Status::Active | Status::Degraded))
+            .filter(|c| c.checkable())
             .filter(|c| c.last_checked_at.is_none_or(|t| t < due))
             .map(|c| c.id)
             .collect())

@@ -180,6 +180,23 @@ impl Connection {
     pub fn holder(&self) -> &str {
         self.grant_id.as_deref().unwrap_or(&self.id)
     }
+
+    /// The person has to act: sign in again (`needs_reauth`), or grant the
+    /// permissions a signed-in connection is missing. What the window's
+    /// "Needs attention", the app badge, the tray and the notifications count.
+    pub fn needs_person(&self) -> bool {
+        match self.status {
+            Status::NeedsReauth => true,
+            Status::Active | Status::Degraded => !self.missing_scopes.is_empty(),
+            Status::Initiated | Status::Failed => false,
+        }
+    }
+
+    /// Signed in and not waiting for the person's sign-in: a check can
+    /// reach the provider.
+    pub fn checkable(&self) -> bool {
+        matches!(self.status, Status::Active | Status::Degraded)
+    }
 }
 
 const CONNECTION_COLUMNS: &str = "id, integration, provider, status, label, subject, email, \
@@ -1379,6 +1396,40 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn who_needs_the_person_and_who_can_be_checked() {
+        let s = Store::open_in_memory().unwrap();
+        s.with(|db| db.insert_connection("c1", "gmail", "google", RedirectMode::Loopback, &[]))
+            .unwrap();
+        let base = s.with(|db| db.connection("c1")).unwrap().unwrap();
+        let with = |status: Status, missing: &[&str]| Connection {
+            status,
+            missing_scopes: missing.iter().map(|m| m.to_string()).collect(),
+            ..base.clone()
+        };
+        let send = &["https://www.googleapis.com/auth/gmail.send"];
+        for (c, needs, checkable) in [
+            (with(Status::NeedsReauth, &[]), true, false),
+            (with(Status::NeedsReauth, send), true, false),
+            (with(Status::Active, &[]), false, true),
+            (with(Status::Active, send), true, true),
+            (with(Status::Degraded, &[]), false, true),
+            (with(Status::Degraded, send), true, true),
+            // Not signed in yet, or never: nothing to grant.
+            (with(Status::Initiated, send), false, false),
+            (with(Status::Failed, send), false, false),
+        ] {
+            assert_eq!(
+                c.needs_person(),
+                needs,
+                "{:?} {:?}",
+                c.status,
+                c.missing_scopes
+            );
+            assert_eq!(c.checkable(), checkable, "{:?}", c.status);
+        }
     }
 
     #[test]
