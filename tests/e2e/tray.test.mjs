@@ -281,6 +281,17 @@ test('the tray counts who needs you, and Keyport lives on in the background', { 
     const quit = await waitExit(loginStart, 15_000);
     assert.deepEqual(quit, { code: 0, signal: null }, `Quit ends Keyport:\n${tail(loginStart.output)}`);
     loginStart = undefined;
+
+    // 9. A desktop that shows no tray icons (no host registered with the
+    //    watcher, as stock GNOME without the AppIndicator extension): a login
+    //    start shows its window rather than run unseen, and closing it quits.
+    await host.request({ cmd: 'drop-host' });
+    loginStart = startProcess(KEYPORT_APP, ['--background'], { env: dirs.env, marker, label: 'keyport-app --background, no tray host' });
+    await waitForWindow('viewable', 'a login start where no tray shows');
+    closeWindow();
+    const closed = await waitExit(loginStart, 15_000);
+    assert.deepEqual(closed, { code: 0, signal: null }, `closing quits without a tray host:\n${tail(loginStart.output)}`);
+    loginStart = undefined;
   } catch (e) {
     e.message += context();
     throw e;

@@ -72,6 +72,8 @@ def watch():
     DBusGMainLoop(set_as_default=True)
     bus = dbus.SessionBus()
     items = []  # (bus name, object path)
+    # Whether a panel shows the icons; "drop-host" plays a desktop without one.
+    host = {"registered": True}
 
     class Watcher(dbus.service.Object):
         @dbus.service.method(
@@ -115,7 +117,7 @@ def watch():
                 "RegisteredStatusNotifierItems": dbus.Array(
                     ["%s%s" % i for i in items], signature="s"
                 ),
-                "IsStatusNotifierHostRegistered": dbus.Boolean(True),
+                "IsStatusNotifierHostRegistered": dbus.Boolean(host["registered"]),
                 "ProtocolVersion": dbus.Int32(0),
             }
 
@@ -198,6 +200,9 @@ def watch():
                 out({"ok": state()})
             elif req["cmd"] == "click":
                 out({"ok": click(req["label"])})
+            elif req["cmd"] == "drop-host":
+                host["registered"] = False
+                out({"ok": True})
             else:
                 out({"error": "unknown command %r" % req["cmd"]})
         except Exception as e:  # reported to the test, which fails with it

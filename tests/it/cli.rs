@@ -209,6 +209,15 @@ async fn label_note_and_export_as_csv_and_json_without_secrets() {
         kp.get(&c.id).unwrap().note.as_deref(),
         Some("Client: Müller GmbH, VAT returns")
     );
+    // A note too long changes nothing, the label included.
+    let long = "x".repeat(2001);
+    let refused = env.cli(&["label", "ana@firm.example", "Other", "--note", &long]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("at most 2000 characters"));
+    assert_eq!(
+        kp.get(&c.id).unwrap().label.as_deref(),
+        Some("=HYPERLINK(\"https://evil.example\")")
+    );
     let nothing = env.cli(&["label", "ana@firm.example"]);
     assert_eq!(nothing.status.code(), Some(1));
     assert!(stderr(&nothing).contains("input.invalid"));
@@ -240,6 +249,12 @@ async fn label_note_and_export_as_csv_and_json_without_secrets() {
         stderr(&wrote)
     );
     let text = std::fs::read_to_string(&file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the export is the user's only: {mode:o}");
+    }
     let rows: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 2);
     assert_eq!(rows[0]["label"], "=HYPERLINK(\"https://evil.example\")");

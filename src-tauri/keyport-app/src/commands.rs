@@ -141,7 +141,6 @@ fn export_dir() -> Result<std::path::PathBuf> {
 /// `keyport-connections-<date>.<ext>`, never over an existing file.
 #[tauri::command]
 pub fn export_connections(state: State<'_, AppState>, format: String) -> Result<ExportSaved> {
-    use std::io::Write;
     let format = keyport_core::service::export::ExportFormat::parse(&format)?;
     let (text, count) = state.keyport()?.export(format)?;
     let dir = export_dir()?;
@@ -152,14 +151,8 @@ pub fn export_connections(state: State<'_, AppState>, format: String) -> Result<
             _ => format!("{EXPORT_PREFIX}{date} ({n}).{}", format.extension()),
         };
         let path = dir.join(name);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut file) => {
-                file.write_all(text.as_bytes())
-                    .map_err(|e| Error::Io(format!("could not write {}: {e}", path.display())))?;
+        match keyport_core::service::export::write_private(&path, &text, true) {
+            Ok(()) => {
                 return Ok(ExportSaved {
                     path: path.display().to_string(),
                     count,

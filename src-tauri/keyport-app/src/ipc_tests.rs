@@ -83,8 +83,13 @@ fn leaked<'a>(secrets: &'a [String], text: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// Held by the tests that read or set `$HOME` (the export folder, the
+/// autostart entry), so one never sees the other's.
+static HOME_LOCK: Mutex<()> = Mutex::new(());
+
 #[test]
 fn the_real_commands_reply_without_secrets() {
+    let _home = HOME_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     // `$BROWSER` first: `true` takes the URL and does nothing.
     std::env::set_var("BROWSER", "true");
     let dir = tempfile::tempdir().unwrap();
@@ -256,9 +261,21 @@ fn the_real_commands_reply_without_secrets() {
 /// background), answering what it reads back.
 #[test]
 fn the_background_switches_are_saved_and_read_back() {
+    let _home = HOME_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    // The autostart entry goes under $HOME: a throw-away one.
+    // The autostart entry goes under $HOME: a throw-away one, for this test only.
+    let home = std::env::var_os("HOME");
     std::env::set_var("HOME", dir.path());
+    struct RestoreHome(Option<std::ffi::OsString>);
+    impl Drop for RestoreHome {
+        fn drop(&mut self) {
+            match self.0.take() {
+                Some(h) => std::env::set_var("HOME", h),
+                None => std::env::remove_var("HOME"),
+            }
+        }
+    }
+    let _restore = RestoreHome(home);
     let paths = Paths::at(dir.path().join("data"), dir.path().join("config"))
         .with_policy_dir(dir.path().join("policy"));
     let (_app, webview) = mock_app(

@@ -118,11 +118,12 @@ pub fn run(initial_url: Option<String>, background: bool) -> i32 {
         .setup(move |app| {
             // The window is created hidden (tauri.conf.json), so a login
             // start never flashes it.
-            if !background {
-                focus(app.handle());
-            }
             if let Err(e) = crate::tray::create(app.handle()) {
                 tracing::warn!("no tray icon: {e}");
+            }
+            // A login start stays hidden only where the tray shows it.
+            if !background || !crate::tray::is_shown() {
+                focus(app.handle());
             }
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]
             if registers_scheme_itself() {
@@ -216,7 +217,14 @@ pub fn run(initial_url: Option<String>, background: bool) -> i32 {
         .build(tauri::generate_context!("tauri.conf.json"));
     match app {
         Ok(app) => {
-            app.run(|_, _| {});
+            app.run(|_handle, _event| {
+                // macOS starts no second process when the Dock icon is
+                // clicked: it asks the running one to reopen its window.
+                #[cfg(target_os = "macos")]
+                if let tauri::RunEvent::Reopen { .. } = _event {
+                    focus(_handle);
+                }
+            });
             0
         }
         Err(e) => {
@@ -427,6 +435,10 @@ pub(crate) fn emit_flow<R: Runtime>(
 /// changed it (a check here, the scheduler, the CLI).
 pub(crate) fn connections_changed<R: Runtime>(app: &AppHandle<R>) {
     let _ = app.emit(CONNECTIONS_EVENT, ());
+    // One at a time (the watch, the scheduler and commands call this from
+    // their own threads): a count read earlier is never shown after a newer one.
+    static CHANGES: Mutex<()> = Mutex::new(());
+    let _one = CHANGES.lock().unwrap_or_else(|p| p.into_inner());
     let all = app
         .try_state::<AppState>()
         .and_then(|s| s.keyport().ok().and_then(|kp| kp.list().ok()))
@@ -450,7 +462,7 @@ fn needing_person(all: &[keyport_core::store::Connection]) -> usize {
 /// Without a tray icon to come back through, or without a working core,
 /// closing quits.
 fn keeps_running_when_closed<R: Runtime>(app: &AppHandle<R>) -> bool {
-    if app.tray_by_id(crate::tray::TRAY_ID).is_none() {
+    if app.tray_by_id(crate::tray::TRAY_ID).is_none() || !crate::tray::is_shown() {
         return false;
     }
     app.try_state::<AppState>()

@@ -95,6 +95,37 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     Ok(())
 }
 
+/// Whether the desktop shows tray icons. On Linux a StatusNotifierItem
+/// needs a host (a panel, or GNOME's AppIndicator extension) registered with
+/// the `org.kde.StatusNotifierWatcher`; without one the icon exists but
+/// nobody sees it, so Keyport must not hide its window behind it.
+#[cfg(target_os = "linux")]
+pub fn is_shown() -> bool {
+    let host = || -> zbus::Result<bool> {
+        let bus = zbus::blocking::Connection::session()?;
+        let watcher = zbus::blocking::Proxy::new(
+            &bus,
+            "org.kde.StatusNotifierWatcher",
+            "/StatusNotifierWatcher",
+            "org.kde.StatusNotifierWatcher",
+        )?;
+        watcher.get_property::<bool>("IsStatusNotifierHostRegistered")
+    };
+    match host() {
+        Ok(registered) => registered,
+        Err(e) => {
+            tracing::info!("no tray host on the session bus: {e}");
+            false
+        }
+    }
+}
+
+/// Windows and macOS always show tray (menu-bar) icons.
+#[cfg(not(target_os = "linux"))]
+pub fn is_shown() -> bool {
+    true
+}
+
 fn on_menu_event<R: Runtime>(app: &AppHandle<R>, event: MenuEvent) {
     match event.id().as_ref() {
         OPEN => shell::focus(app),
@@ -110,13 +141,13 @@ pub fn show_count<R: Runtime>(app: &AppHandle<R>, count: usize) {
     let (Some(tray), Some(icon)) = (app.try_state::<Tray<R>>(), app.tray_by_id(TRAY_ID)) else {
         return;
     };
-    {
-        let mut shown = tray.shown.lock().unwrap_or_else(|p| p.into_inner());
-        if *shown == Some(count) {
-            return;
-        }
-        *shown = Some(count);
+    // Held while the tray changes: callers on other threads (the watch, the
+    // scheduler, a command) apply their counts one at a time.
+    let mut shown = tray.shown.lock().unwrap_or_else(|p| p.into_inner());
+    if *shown == Some(count) {
+        return;
     }
+    *shown = Some(count);
     let _ = tray.status.set_text(status_line(count));
     let _ = icon.set_tooltip(Some(tooltip(count)));
     let _ = icon.set_title(Some(title(count)));

@@ -588,6 +588,9 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
                     "give a label, --note, or both (an empty one clears it)".into(),
                 ));
             }
+            // Both are checked before either is written: no half-applied change.
+            keyport_core::service::clean_label(label.as_deref())?;
+            keyport_core::service::clean_note(note.as_deref())?;
             let mut c = kp.get(&connection)?;
             if let Some(label) = label {
                 c = kp.rename(&c.id, Some(&label))?;
@@ -613,9 +616,9 @@ async fn execute(paths: Paths, command: Command) -> Result<()> {
             let (text, count) = kp.export(format)?;
             match output {
                 Some(path) => {
-                    std::fs::write(&path, text).map_err(|e| {
-                        Error::Io(format!("could not write {}: {e}", path.display()))
-                    })?;
+                    keyport_core::service::export::write_private(&path, &text, false).map_err(
+                        |e| Error::Io(format!("could not write {}: {e}", path.display())),
+                    )?;
                     eprintln!(
                         "Wrote {count} connection{} to {}",
                         if count == 1 { "" } else { "s" },

@@ -100,9 +100,10 @@ describe('labels', () => {
 });
 
 describe('needingReconnect', () => {
-  it('takes the refused sign-ins only', () => {
+  it('takes the refused sign-ins only, one per account', () => {
     const pending = connection({ id: 'p', status: 'needs_reauth', subject: null });
-    expect(ids(needingReconnect([...desk, pending]))).toEqual(['cal']);
+    const sameAccount = connection({ id: 'cal-gmail', status: 'needs_reauth', grant_id: 'cal' });
+    expect(ids(needingReconnect([...desk, pending, sameAccount]))).toEqual(['cal']);
   });
 });
 

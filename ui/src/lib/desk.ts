@@ -153,9 +153,20 @@ export function withLabel(connections: readonly Connection[], label: string): Co
   return connections.filter((c) => c.label?.trim() === label);
 }
 
-/** Those a "Reconnect those needing me" run takes, in list order: signed in once, now refused. */
+/**
+ * Those a "Reconnect those needing me" run takes, in list order: signed in
+ * once, now refused; one per account, since one sign-in heals every
+ * integration on it.
+ */
 export function needingReconnect(connections: readonly Connection[]): Connection[] {
-  return connections.filter((c) => c.status === 'needs_reauth' && c.subject !== null);
+  const accounts = new Set<string>();
+  return connections.filter((c) => {
+    if (c.status !== 'needs_reauth' || c.subject === null) return false;
+    const account = c.grant_id ?? c.id;
+    if (accounts.has(account)) return false;
+    accounts.add(account);
+    return true;
+  });
 }
 
 /** How a day went, from its worst event. */

@@ -23,7 +23,8 @@ async function openDesk(page: Page) {
   await expect.poll(() => rows(page).count(), { timeout: 10_000 }).toBe(200);
 }
 
-const needing = many.filter((c) => c.status === 'needs_reauth');
+/** The accounts (grants) whose sign-in was refused. */
+const accounts = [...new Set(many.filter((c) => c.status === 'needs_reauth').map((c) => c.grant_id!))];
 
 describe('A desk of 200 connections', () => {
   it('searches account, label, note and integration, forgiving a typo', async () => {
@@ -164,40 +165,59 @@ describe('A desk of 200 connections', () => {
     expect(await argsOf(page, 'export_connections')).toEqual([{ format: 'csv' }, { format: 'json' }]);
   });
 
-  it('reconnects those needing the person one at a time, one browser tab each', async () => {
+  it('reconnects those needing the person one account at a time, one browser tab each', async () => {
     const page = await open(backend({ list_connections: { ok: many }, reconnect_connection: { ok: started } }), {
       hash: '#/connections',
     });
     await openDesk(page);
-    await page.getByRole('button', { name: `Reconnect all ${needing.length} that need you` }).click();
-    await expect.poll(() => dialog(page).innerText()).toContain(`(1 of ${needing.length})`);
+    const total = accounts.length;
+    await page.getByRole('button', { name: `Sign in again to ${total} accounts, one by one` }).click();
+    await expect.poll(() => dialog(page).innerText()).toContain(`(1 of ${total})`);
     await expect.poll(() => argsOf(page, 'reconnect_connection')).toHaveLength(1);
-    const [first] = (await argsOf(page, 'reconnect_connection')) as { connectionId: string }[];
     // One sign-in at a time: the next waits until this one is done.
     await page.waitForTimeout(300);
     expect(await argsOf(page, 'reconnect_connection')).toHaveLength(1);
 
-    const done = (flow_id: string): FlowEvent => ({
+    const finished = (flow_id: string, id: string): FlowEvent => ({
       flow_id,
-      connection: { ...many.find((c) => c.id === first!.connectionId)!, status: 'active' },
+      connection: { ...many.find((c) => c.id === id)!, status: 'active' },
       error: null,
     });
-    await emit(page, 'keyport://flow', done(started.flow_id));
+    const asked = async () =>
+      ((await argsOf(page, 'reconnect_connection')) as { connectionId: string }[]).map((a) => a.connectionId);
+    await emit(page, 'keyport://flow', finished(started.flow_id, (await asked())[0]!));
+    await reply(page, 'reconnect_connection', { ok: { ...started, flow_id: 'flow-2' } });
     await dialog(page).getByRole('button', { name: 'Next' }).click();
-    await expect.poll(() => dialog(page).innerText()).toContain(`(2 of ${needing.length})`);
-    await expect.poll(() => argsOf(page, 'reconnect_connection')).toHaveLength(2);
-    const ids = ((await argsOf(page, 'reconnect_connection')) as { connectionId: string }[]).map((a) => a.connectionId);
-    expect(new Set(ids).size).toBe(2);
-    expect(ids.every((id) => needing.some((c) => c.id === id))).toBe(true);
+    await expect.poll(() => dialog(page).innerText()).toContain(`(2 of ${total})`);
+    await expect.poll(asked).toHaveLength(2);
 
-    // Skip cancels this sign-in and goes on; Stop ends the run.
-    await dialog(page).getByRole('button', { name: 'Skip' }).click();
-    await expect.poll(() => dialog(page).innerText()).toContain(`(3 of ${needing.length})`);
-    await expect.poll(() => argsOf(page, 'cancel_connect')).toHaveLength(1);
+    // Skip, pressed twice before the dialog changed, cancels this sign-in once and goes on once.
+    await reply(page, 'reconnect_connection', { ok: { ...started, flow_id: 'flow-3' } });
+    await dialog(page)
+      .getByRole('button', { name: 'Skip' })
+      .evaluate((button: HTMLElement) => {
+        button.click();
+        button.click();
+      });
+    await expect.poll(() => dialog(page).innerText()).toContain(`(3 of ${total})`);
+    await expect.poll(asked).toHaveLength(3);
+    expect(await argsOf(page, 'cancel_connect')).toEqual([{ flowId: 'flow-2' }]);
+    // The skipped sign-in finishing late does not end the one now waiting.
+    await emit(page, 'keyport://flow', finished('flow-2', (await asked())[1]!));
+    await page.waitForTimeout(200);
+    expect(await dialog(page).innerText()).toContain('Waiting for you to finish in your browser');
+
+    // Each account once, and only those that needed the person.
+    const ids = await asked();
+    expect(new Set(ids.map((id) => many.find((c) => c.id === id)!.grant_id)).size).toBe(3);
+    expect(ids.every((id) => accounts.includes(many.find((c) => c.id === id)!.grant_id!))).toBe(true);
+
+    // Stop ends the run and cancels the sign-in it was waiting for.
     await dialog(page).getByRole('button', { name: 'Stop' }).click();
     await expect.poll(() => dialog(page).count()).toBe(0);
+    await expect.poll(() => argsOf(page, 'cancel_connect')).toEqual([{ flowId: 'flow-2' }, { flowId: 'flow-3' }]);
     await page.waitForTimeout(200);
-    expect(await argsOf(page, 'reconnect_connection')).toHaveLength(3);
+    expect(await asked()).toHaveLength(3);
   });
 
   it('in an 800×600 window the detail opens over the list, and addresses stay whole', async () => {

@@ -85,6 +85,36 @@ fn inert(cell: &str) -> String {
     }
 }
 
+/// Writes an export readable by its owner only (0600 on Unix: it names
+/// every account, label and note, as the user-only database does). `fresh`:
+/// fail when the file exists (the window never replaces one); otherwise it
+/// is replaced. A failed write leaves no partial file behind.
+pub fn write_private(path: &std::path::Path, text: &str, fresh: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if fresh {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    if let Err(e) = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+    {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
+}
+
 fn when(ms: Option<i64>) -> String {
     ms.map(utc_time).unwrap_or_default()
 }
@@ -141,12 +171,22 @@ impl Keyport {
                 let mut out = csv::Writer::from_writer(Vec::new());
                 let failed = |e: csv::Error| Error::Io(format!("could not write the export: {e}"));
                 for row in rows {
+                    // Every text cell: names and scopes come from catalogs
+                    // and providers too, not only from the person.
                     out.serialize(ExportRow {
                         account: inert(&row.account),
                         name: inert(&row.name),
+                        provider: inert(&row.provider),
+                        integration: inert(&row.integration),
                         label: inert(&row.label),
                         note: inert(&row.note),
+                        status: inert(&row.status),
+                        status_code: inert(&row.status_code),
                         problem: inert(&row.problem),
+                        problem_code: inert(&row.problem_code),
+                        permissions: inert(&row.permissions),
+                        missing_permissions: inert(&row.missing_permissions),
+                        id: inert(&row.id),
                         ..row
                     })
                     .map_err(failed)?;
@@ -175,6 +215,24 @@ mod tests {
         assert_eq!(inert("\tx"), "'\tx");
         assert_eq!(inert("Client: Müller GmbH"), "Client: Müller GmbH");
         assert_eq!(inert(""), "");
+    }
+
+    #[test]
+    fn exports_are_private_and_never_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("list.csv");
+        write_private(&path, "a,b\n", true).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+        let again = write_private(&path, "x", true).unwrap_err();
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a,b\n");
+        write_private(&path, "c\n", false).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "c\n");
     }
 
     #[test]

@@ -164,13 +164,8 @@ impl Keyport {
 
     /// Labels a connection ("Client: Acme Ltd"); an empty label clears it.
     pub fn rename(&self, id_or_email: &str, label: Option<&str>) -> Result<Connection> {
+        let label = clean_label(label)?;
         let c = self.get(id_or_email)?;
-        let label = label.map(str::trim).filter(|l| !l.is_empty());
-        if label.is_some_and(|l| l.chars().count() > 100) {
-            return Err(Error::InvalidInput(
-                "a label can be at most 100 characters".into(),
-            ));
-        }
         self.store.with(|db| db.rename(&c.id, label))?;
         self.get(&c.id)
     }
@@ -178,13 +173,8 @@ impl Keyport {
     /// Keeps a note on a connection ("Client: Müller GmbH, VAT returns");
     /// an empty note clears it.
     pub fn set_note(&self, id_or_email: &str, note: Option<&str>) -> Result<Connection> {
+        let note = clean_note(note)?;
         let c = self.get(id_or_email)?;
-        let note = note.map(str::trim).filter(|n| !n.is_empty());
-        if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
-            return Err(Error::InvalidInput(format!(
-                "a note can be at most {MAX_NOTE_CHARS} characters"
-            )));
-        }
         self.store.with(|db| db.set_note(&c.id, note))?;
         self.get(&c.id)
     }
@@ -241,6 +231,28 @@ impl Keyport {
         self.store
             .with(|db| db.events_since(connection_id, since, at_least, HISTORY_LIMIT))
     }
+}
+
+/// A label as stored: trimmed, `None` when blank; at most 100 characters.
+pub fn clean_label(label: Option<&str>) -> Result<Option<&str>> {
+    let label = label.map(str::trim).filter(|l| !l.is_empty());
+    if label.is_some_and(|l| l.chars().count() > 100) {
+        return Err(Error::InvalidInput(
+            "a label can be at most 100 characters".into(),
+        ));
+    }
+    Ok(label)
+}
+
+/// A note as stored: trimmed, `None` when blank; at most [`MAX_NOTE_CHARS`].
+pub fn clean_note(note: Option<&str>) -> Result<Option<&str>> {
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
+        return Err(Error::InvalidInput(format!(
+            "a note can be at most {MAX_NOTE_CHARS} characters"
+        )));
+    }
+    Ok(note)
 }
 
 /// Crash injection for the tests: in debug builds, `KEYPORT_CRASH_AT=<step>`
