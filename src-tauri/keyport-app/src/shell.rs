@@ -118,11 +118,12 @@ pub fn run(initial_url: Option<String>, background: bool) -> i32 {
         .setup(move |app| {
             // The window is created hidden (tauri.conf.json), so a login
             // start never flashes it.
-            if let Err(e) = crate::tray::create(app.handle()) {
+            let tray = crate::tray::create(app.handle());
+            if let Err(e) = &tray {
                 tracing::warn!("no tray icon: {e}");
             }
             // A login start stays hidden only where the tray shows it.
-            if !background || !crate::tray::is_shown() {
+            if !background || tray.is_err() || !crate::tray::is_shown() {
                 focus(app.handle());
             }
             #[cfg(any(target_os = "linux", all(windows, debug_assertions)))]

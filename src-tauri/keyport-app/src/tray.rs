@@ -60,6 +60,15 @@ pub fn title(count: usize) -> String {
 
 /// Adds the tray icon. The count is filled in by [`show_count`].
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    // Tauri's Linux tray loads libappindicator at run time and panics when
+    // it is missing (a build from source on a system without it): look first.
+    #[cfg(target_os = "linux")]
+    if !appindicator_present() {
+        return Err(tauri::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "libayatana-appindicator3.so.1 is not installed (Debian: libayatana-appindicator3-1)",
+        )));
+    }
     let status = MenuItem::with_id(app, "status", status_line(0), false, None::<&str>)?;
     let open = MenuItem::with_id(app, OPEN, "Open Keyport", true, None::<&str>)?;
     let check_all = MenuItem::with_id(app, CHECK_ALL, CHECK_ALL_LABEL, true, None::<&str>)?;
@@ -93,6 +102,17 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         checking: AtomicBool::new(false),
     });
     Ok(())
+}
+
+/// Whether the library Tauri's Linux tray loads is on this system (the names
+/// it tries, in its order).
+#[cfg(target_os = "linux")]
+fn appindicator_present() -> bool {
+    ["libayatana-appindicator3.so.1", "libappindicator3.so.1"]
+        .iter()
+        // SAFETY: loading a system library whose initialisers are the ones the
+        // tray would run anyway; the handle is dropped at once.
+        .any(|name| unsafe { libloading::Library::new(name) }.is_ok())
 }
 
 /// Whether the desktop shows tray icons. On Linux a StatusNotifierItem
