@@ -332,7 +332,7 @@ test('connect Gmail, check it, disconnect it — the real app against the fake p
     const exportPath = /Saved 2 connections to (\S+\.csv)/.exec(saved)?.[1];
     assert.ok(exportPath && fs.existsSync(exportPath), `the export file exists: ${saved}`);
     const csv = fs.readFileSync(exportPath, 'utf8');
-    assert.match(csv, /^account,name,provider,integration,label,note,status,/);
+    assert.match(csv, /^\uFEFFaccount,name,provider,integration,label,note,status,/, 'a CSV Excel reads as UTF-8');
     assert.ok(csv.includes(`"${note}"`) && csv.includes('Google Calendar'), csv);
     const bosToken = cli(dirs, ['token', other]).stdout.trim();
     assert.ok(bosToken.length > 10 && !csv.includes(bosToken), 'no token in the export');

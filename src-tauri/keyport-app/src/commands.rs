@@ -142,7 +142,13 @@ fn export_dir() -> Result<std::path::PathBuf> {
 #[tauri::command]
 pub fn export_connections(state: State<'_, AppState>, format: String) -> Result<ExportSaved> {
     let format = keyport_core::service::export::ExportFormat::parse(&format)?;
-    let (text, count) = state.keyport()?.export(format)?;
+    let (mut text, count) = state.keyport()?.export(format)?;
+    if format == keyport_core::service::export::ExportFormat::Csv {
+        // The window's CSV is for a spreadsheet: a byte order mark makes
+        // Excel read it as UTF-8 ("Müller", not "MÃ¼ller"). `keyport
+        // export`, for scripts, writes none.
+        text.insert(0, '\u{feff}');
+    }
     let dir = export_dir()?;
     let date = &keyport_core::store::utc_time(keyport_core::store::now_ms())[..10];
     for n in 1..1000 {

@@ -219,6 +219,8 @@ fn the_real_commands_reply_without_secrets() {
         assert_eq!(saved["count"], 1);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("Client: Müller GmbH"), "{text}");
+        // Excel reads a CSV as UTF-8 only after a byte order mark.
+        assert_eq!(text.starts_with('\u{feff}'), format == "csv", "{format}");
         exported.push((format!("the {format} export"), text));
         std::fs::remove_file(&path).unwrap();
     }

@@ -306,6 +306,8 @@ describe('A desk of 200 connections', () => {
     expect(await listed.count()).toBe(50);
     await detail(page).getByRole('button', { name: `Show all ${history.length} events` }).click();
     await expect.poll(() => listed.count()).toBe(history.length);
+    // The button is gone; focus is on the first event it showed, not lost.
+    expect(await page.evaluate(() => document.activeElement?.closest('ol')?.getAttribute('aria-label'))).toMatch(/^History of/);
     // Picking a day shows its events; the arrow keys walk the days.
     await days.nth(17).click();
     await expect.poll(() => listed.allInnerTexts()).toEqual([
@@ -318,6 +320,7 @@ describe('A desk of 200 connections', () => {
     expect(await days.nth(18).getAttribute('aria-pressed')).toBe('true');
     await detail(page).getByRole('button', { name: 'Show every day' }).click();
     await expect.poll(() => listed.count()).toBe(history.length);
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-label'))).toMatch(/1 check, 1 renewal$/);
     await docsScreenshot(page, 'connection-timeline.png');
   });
 });
