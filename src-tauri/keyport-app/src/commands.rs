@@ -140,7 +140,11 @@ fn export_dir() -> Result<std::path::PathBuf> {
 /// Saves the connection list (CSV or JSON, never a secret) in Downloads as
 /// `keyport-connections-<date>.<ext>`, never over an existing file.
 #[tauri::command]
-pub fn export_connections(state: State<'_, AppState>, format: String) -> Result<ExportSaved> {
+pub fn export_connections(
+    state: State<'_, AppState>,
+    format: String,
+    date: Option<String>,
+) -> Result<ExportSaved> {
     let format = keyport_core::service::export::ExportFormat::parse(&format)?;
     let (mut text, count) = state.keyport()?.export(format)?;
     if format == keyport_core::service::export::ExportFormat::Csv {
@@ -150,7 +154,12 @@ pub fn export_connections(state: State<'_, AppState>, format: String) -> Result<
         text.insert(0, '\u{feff}');
     }
     let dir = export_dir()?;
-    let date = &keyport_core::store::utc_time(keyport_core::store::now_ms())[..10];
+    // The person's own calendar day (the window knows its time zone), else UTC's.
+    let date = match date {
+        Some(d) if is_plain_date(&d) => d,
+        Some(_) => return Err(Error::InvalidInput("the date must be YYYY-MM-DD".into())),
+        None => keyport_core::store::utc_time(keyport_core::store::now_ms())[..10].to_string(),
+    };
     for n in 1..1000 {
         let name = match n {
             1 => format!("{EXPORT_PREFIX}{date}.{}", format.extension()),
@@ -177,6 +186,15 @@ pub fn export_connections(state: State<'_, AppState>, format: String) -> Result<
         "{} already holds 999 exports of today",
         dir.display()
     )))
+}
+
+/// `YYYY-MM-DD`, digits only: it becomes part of a file name.
+fn is_plain_date(date: &str) -> bool {
+    date.len() == 10
+        && date.char_indices().all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            _ => c.is_ascii_digit(),
+        })
 }
 
 /// Shows an export in the file manager; only a file `export_connections`

@@ -213,9 +213,15 @@ fn the_real_commands_reply_without_secrets() {
     // its text joins the replies checked for secrets below.
     let mut exported = Vec::new();
     for format in ["csv", "json"] {
-        let saved = ok("export_connections", json!({ "format": format }));
+        let saved = ok(
+            "export_connections",
+            json!({ "format": format, "date": "2026-11-28" }),
+        );
         let path = saved["path"].as_str().unwrap().to_string();
-        assert!(path.ends_with(&format!(".{format}")), "{path}");
+        assert!(
+            path.ends_with(&format!("keyport-connections-2026-11-28.{format}")),
+            "{path}"
+        );
         assert_eq!(saved["count"], 1);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("Client: Müller GmbH"), "{text}");
@@ -224,6 +230,13 @@ fn the_real_commands_reply_without_secrets() {
         exported.push((format!("the {format} export"), text));
         std::fs::remove_file(&path).unwrap();
     }
+    let sneaky = call(
+        &webview,
+        "export_connections",
+        json!({"format": "csv", "date": "../../.bashrc"}),
+    )
+    .unwrap_err();
+    assert_eq!(sneaky["code"], "input.invalid", "{sneaky}");
     let refused = call(&webview, "reveal_export", json!({"path": "/etc/passwd"})).unwrap_err();
     assert_eq!(refused["code"], "input.invalid", "{refused}");
     ok("list_connections", json!({}));

@@ -170,9 +170,11 @@ export function setConnectionNote(connectionId: string, note: string | null): Pr
   return call<Connection>('set_connection_note', { connectionId, note: trimmed === '' ? null : trimmed });
 }
 
-/** Save the connection list (no secrets) in Downloads as CSV or JSON. */
-export function exportConnections(format: 'csv' | 'json'): Promise<ExportSaved> {
-  return call<ExportSaved>('export_connections', { format });
+/** Save the connection list (no secrets) in Downloads as CSV or JSON, named with today's local date. */
+export function exportConnections(format: 'csv' | 'json', today = new Date()): Promise<ExportSaved> {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  const date = `${today.getFullYear()}-${pad(today.getMonth() + 1)}-${pad(today.getDate())}`;
+  return call<ExportSaved>('export_connections', { format, date });
 }
 
 /** Show a saved export in the file manager. */

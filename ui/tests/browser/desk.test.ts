@@ -162,7 +162,12 @@ describe('A desk of 200 connections', () => {
     await expect.poll(() => page.getByTestId('export-result').innerText()).toContain(
       'Couldn’t export the list: could not write /home/ana/Downloads: disk full',
     );
-    expect(await argsOf(page, 'export_connections')).toEqual([{ format: 'csv' }, { format: 'json' }]);
+    // Named with the person's own date, not UTC's.
+    const today = await page.evaluate(() => new Date().toLocaleDateString('sv'));
+    expect(await argsOf(page, 'export_connections')).toEqual([
+      { format: 'csv', date: today },
+      { format: 'json', date: today },
+    ]);
   });
 
   it('reconnects those needing the person one account at a time, one browser tab each', async () => {
