@@ -633,3 +633,10 @@ pub fn expire_locally(env: &Env, connection_id: &str) {
     t.expires_at = Some(0);
     secrets.set_tokens(connection_id, &t).unwrap();
 }
+
+/// The test that stops the session's keyring daemon takes this for writing;
+/// the five-process soak takes it for reading. Every test copes with a
+/// daemon restart by itself, but the soak's CLI processes each fail a read
+/// that finds no keyring for longer than their 1.3 s of retries, which a
+/// loaded machine's D-Bus activation can take.
+pub static KEYRING_DAEMON: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());

@@ -21,6 +21,7 @@ fn soak() -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_processes_refreshing_one_rotating_connection_never_lose_it() {
+    let _daemon_stays = crate::common::KEYRING_DAEMON.read().await;
     let env = Env::with_config(Config {
         rotate_refresh_tokens: true,
         revoke_family_on_reuse: true,

@@ -404,6 +404,7 @@ async fn the_keyring_daemon_dying_and_restarting_loses_nothing() {
         std::env::var_os("KEYPORT_IN_SESSION").is_some(),
         "run the integration tests through scripts/headless-session.sh"
     );
+    let _alone = crate::common::KEYRING_DAEMON.write().await;
     let (env, kp) = Env::ready().await;
     let c = connect_as(&env, &kp, "ana@firm.example").await;
     let before = kp.access_token(&c.id).await.unwrap();

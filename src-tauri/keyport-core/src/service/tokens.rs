@@ -38,6 +38,10 @@ const ATTEMPTS: u32 = 3;
 /// A provider's Retry-After longer than this ends the attempts at once.
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(10);
 const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How long a freshly rotated token set is offered to a keyring that went
+/// away (its daemon restarting) before the refresh fails: the provider has
+/// already retired the old refresh token, so this write must not be lost.
+const ROTATED_WRITE_PATIENCE: Duration = Duration::from_secs(20);
 
 /// The time refreshes and cooldowns are measured by: the system clock, or
 /// (tests) a clock that moves only when told, so a cooldown can end without
@@ -356,8 +360,7 @@ impl Keyport {
                         signed_in_at: tokens.signed_in_at,
                     };
                     // Persist (a rotated refresh token!) before anyone uses it.
-                    let (id, set) = (conn.holder().to_string(), fresh.clone());
-                    self.secrets.run(move |s| s.set_tokens(&id, &set)).await?;
+                    self.store_refreshed(conn.holder(), &fresh).await?;
                     crash_point("refresh.tokens_stored");
                     self.store
                         .with(|db| db.record_refresh_ok(&conn.id, &granted))?;
@@ -386,6 +389,31 @@ impl Keyport {
                         return Err(e);
                     }
                     tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes a refreshed token set, waiting out a keyring that is briefly
+    /// gone (up to [`ROTATED_WRITE_PATIENCE`], the grant's locks held, so
+    /// nobody refreshes with the retired token meanwhile). Dropping it would
+    /// leave the keyring with a refresh token the provider has retired, and
+    /// presenting that one again ends the whole grant at providers that
+    /// detect reuse.
+    async fn store_refreshed(&self, holder: &str, fresh: &TokenSet) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + ROTATED_WRITE_PATIENCE;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            let (id, set) = (holder.to_string(), fresh.clone());
+            match self.secrets.run(move |s| s.set_tokens(&id, &set)).await {
+                Ok(()) => return Ok(()),
+                Err(e @ Error::KeyringUnavailable(_))
+                    if tokio::time::Instant::now() + pause < deadline =>
+                {
+                    tracing::warn!(grant = %holder, code = e.code(), "the keyring did not take the refreshed tokens; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(4));
                 }
                 Err(e) => return Err(e),
             }
