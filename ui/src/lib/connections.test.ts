@@ -21,6 +21,7 @@ import {
   shortScope,
   sortConnections,
 } from './connections';
+import { connection } from './testing';
 
 const READ = 'https://www.googleapis.com/auth/gmail.readonly';
 const MODIFY = 'https://www.googleapis.com/auth/gmail.modify';
@@ -34,36 +35,6 @@ const gmail = {
     { id: 'full', label: 'Full mailbox (IMAP/SMTP)', description: '', scopes: [FULL], default: false },
   ],
 } as unknown as IntegrationSummary;
-
-function connection(overrides: Partial<Connection> = {}): Connection {
-  return {
-    id: 'c1',
-    integration: 'gmail',
-    provider: 'google',
-    status: 'active',
-    label: null,
-    subject: 's1',
-    email: 'ana@firm.example',
-    display_name: 'Ana',
-    requested_scopes: [READ],
-    granted_scopes: ['openid', 'email', READ],
-    missing_scopes: [],
-    redirect_mode: 'loopback',
-    profile: null,
-    last_error_code: null,
-    last_error_message: null,
-    last_checked_at: null,
-    last_check_ok: null,
-    created_at: 1,
-    updated_at: 1,
-    refresh_failures: 0,
-    retry_after: null,
-    last_refreshed_at: null,
-    grant_id: overrides.id ?? 'c1',
-    note: null,
-    ...overrides,
-  };
-}
 
 describe('health', () => {
   it.each([

@@ -9,37 +9,23 @@ import {
   maskEmailsIn,
   type DiagnosticsInput,
 } from './diagnostics';
+import { connection as base } from './testing';
 
 const SECRETS = ['s3cr3t-client', 'ya29.access-token', '1//refresh-token', 'hunter2'];
 
+/** Ana's Gmail as these tests know it (label, profile, a check), with `overrides`. */
 function connection(overrides: Partial<Connection> = {}): Connection {
-  return {
-    id: 'c1',
-    integration: 'gmail',
-    provider: 'google',
-    status: 'active',
+  return base({
     label: 'Ana at the firm',
     subject: '1001',
-    email: 'ana@firm.example',
     display_name: 'Ana Ruiz',
     requested_scopes: ['r'],
     granted_scopes: ['r'],
-    missing_scopes: [],
-    redirect_mode: 'loopback',
     profile: { emailAddress: 'ana@firm.example', messagesTotal: 3 },
-    last_error_code: null,
-    last_error_message: null,
     last_checked_at: Date.UTC(2025, 5, 15, 11, 0, 0),
     last_check_ok: true,
-    created_at: 1,
-    updated_at: 1,
-    refresh_failures: 0,
-    retry_after: null,
-    last_refreshed_at: null,
-    grant_id: overrides.id ?? 'c1',
-    note: null,
     ...overrides,
-  };
+  });
 }
 
 /** Rows as a careless backend might send them: with secrets in extra fields. */

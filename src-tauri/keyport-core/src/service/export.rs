@@ -115,6 +115,11 @@ pub fn write_private(path: &std::path::Path, text: &str, fresh: bool) -> std::io
     Ok(())
 }
 
+/// `io.failed` for anything that stops the export being written.
+fn unwritten(e: impl std::fmt::Display) -> Error {
+    Error::Io(format!("could not write the export: {e}"))
+}
+
 fn when(ms: Option<i64>) -> String {
     ms.map(utc_time).unwrap_or_default()
 }
@@ -165,11 +170,9 @@ impl Keyport {
         let rows = self.export_rows()?;
         let count = rows.len();
         let text = match format {
-            ExportFormat::Json => serde_json::to_string_pretty(&rows)
-                .map_err(|e| Error::Io(format!("could not write the export: {e}")))?,
+            ExportFormat::Json => serde_json::to_string_pretty(&rows).map_err(unwritten)?,
             ExportFormat::Csv => {
                 let mut out = csv::Writer::from_writer(Vec::new());
-                let failed = |e: csv::Error| Error::Io(format!("could not write the export: {e}"));
                 for row in rows {
                     // Every text cell: names and scopes come from catalogs
                     // and providers too, not only from the person.
@@ -189,13 +192,10 @@ impl Keyport {
                         id: inert(&row.id),
                         ..row
                     })
-                    .map_err(failed)?;
+                    .map_err(unwritten)?;
                 }
-                let bytes = out
-                    .into_inner()
-                    .map_err(|e| Error::Io(format!("could not write the export: {e}")))?;
-                String::from_utf8(bytes)
-                    .map_err(|e| Error::Io(format!("could not write the export: {e}")))?
+                let bytes = out.into_inner().map_err(unwritten)?;
+                String::from_utf8(bytes).map_err(unwritten)?
             }
         };
         Ok((text, count))
